@@ -1,0 +1,5 @@
+import sys
+
+from custody.cli import main
+
+sys.exit(main())

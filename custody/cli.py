@@ -1,0 +1,228 @@
+"""The `custody` command."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, TextIO
+
+from custody.config import ConfigError, Settings
+from custody.wiring import build_core
+from models.clock import iso_z
+from models.db import DatabaseError
+from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
+from models.policy import Policy, PolicyError
+from models.roster import RosterError
+from models.views import case_detail, find_case, open_cases
+
+
+def _operator() -> Sender:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return Sender(f"cli:{user}")
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SystemExit(f"custody: {path}: {exc.strerror}")
+    except UnicodeDecodeError:
+        raise SystemExit(f"custody: {path}: not UTF-8 text")
+
+
+def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+
+
+def _local(text: str | None, policy: Policy) -> str:
+    if not text:
+        return "-"
+    return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _left(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    minutes = abs(seconds) // 60
+    return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
+
+
+# --- commands --------------------------------------------------------------------------
+
+def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    sender = _operator()
+    rejected = 0
+    for number, line in enumerate(_read(args.file).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw: Any = json.loads(line)
+        except (ValueError, RecursionError):
+            result = IngestResult(None, "rejected", f"line {number}: not valid JSON")
+        else:
+            result = ingest(core, raw, sender)
+        if result.event_id is None and result.result == "rejected" and not result.reason.startswith("line"):
+            result.reason = f"line {number}: {result.reason}"
+        rejected += result.result == "rejected"
+        out.write((json.dumps(result.as_dict()) if args.json else result.line()) + "\n")
+    return 1 if rejected else 0
+
+
+def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    with core.uow() as uow:
+        case = find_case(uow, args.id)
+        if case is None:
+            sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
+            return 1
+        view = case_detail(uow, case, core.policy, core.clock.now())
+    if args.json:
+        out.write(json.dumps(view, indent=2) + "\n")
+        return 0
+    policy = core.policy
+    out.write(f"Case {view['case_id']}  booking {view['booking_number']}  facility {view['facility']}\n")
+    out.write(f"Status      {view['status']}" + (f" ({view['status_reason']})" if view["status_reason"] else "") + "\n")
+    out.write(f"T0          {_local(view['t0'], policy)}  [{view['t0'] or '-'}]\n")
+    out.write(f"Deadline    {_local(view['deadline_at'], policy)}  [{view['deadline_at'] or '-'}]  left {_left(view['seconds_left'])}\n")
+    out.write(f"Hold        {'authorised' if view['hold_authorized'] else 'not authorised'}" + (f": {view['no_hold_reason']}" if view["no_hold_reason"] else "") + "\n")
+    out.write(f"Served      {_local(view['served_at'], policy)} by {view['served_by'] or '-'}\n")
+    for warning in view["warnings"]:
+        out.write(f"WARNING     {warning}\n")
+    out.write("\nTimeline\n")
+    rows = []
+    for item in view["timeline"]:
+        if item["kind"] == "event":
+            rows.append([_local(item["at"], policy), "event", item["type"], item["sender"], item["outcome"]])
+        else:
+            change = item["status_after"] if item["status_before"] == item["status_after"] else f"{item['status_before'] or 'new'} -> {item['status_after']}"
+            rows.append([_local(item["at"], policy), item["action"], change or "", item["actor"], item["reason"]])
+    _table(rows, ["when", "what", "status", "who", "detail"], out)
+    return 0
+
+
+def cmd_cases(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    with core.uow() as uow:
+        views = open_cases(uow, core.policy, core.clock.now())
+    if args.json:
+        out.write(json.dumps(views, indent=2) + "\n")
+        return 0
+    rows = [[v["case_id"], v["booking_number"], v["status"], _local(v["t0"], core.policy),
+             _local(v["deadline_at"], core.policy), _left(v["seconds_left"]), v["served_by"] or "-"] for v in views]
+    _table(rows, ["case", "booking", "status", "T0", "deadline", "left", "served by"], out)
+    out.write(f"{len(views)} open case(s)\n")
+    return 0
+
+
+def cmd_roster_load(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    text = _read(args.file)
+    try:
+        changes = load_roster(core, text, source=args.file, actor=_operator().name)
+    except RosterError as exc:
+        sys.stderr.write(f"custody: {exc}; nothing was changed\n")
+        return 2
+    out.write("roster loaded: " + ", ".join(f"{k} {len(v)}" for k, v in changes.items()) + "\n")
+    return 0
+
+
+def cmd_roster_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    with core.uow() as uow:
+        entries = uow.roster_current()
+    today = core.clock.now().astimezone(core.policy.timezone).date()
+    views = [{"badge": e.badge, "name": e.name, "certified_on": e.certified_on.isoformat(),
+              "expires_on": e.expires_on.isoformat(), "facility": e.facility,
+              "certified_today": e.certified_on_day(today)} for e in entries]
+    if args.json:
+        out.write(json.dumps(views, indent=2) + "\n")
+    else:
+        _table([[v["badge"], v["name"], v["certified_on"], v["expires_on"], v["facility"], "yes" if v["certified_today"] else "NO"]
+                for v in views], ["badge", "name", "certified", "expires", "facility", "certified today"], out)
+    return 0
+
+
+def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    report = sweep(core, actor=f"sweep:{_operator().name}")
+    if args.json:
+        out.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        return 0
+    if report.actions:
+        _table([[a.case_id, a.booking_number, a.action, f"{a.status_before} -> {a.status_after}" if a.status_before != a.status_after else a.status_after,
+                 _local(a.deadline_at, core.policy), a.reason] for a in report.actions],
+               ["case", "booking", "action", "status", "deadline", "why"], out)
+    else:
+        out.write("nothing due\n")
+    out.write(f"examined {report.examined} due case(s) at {iso_z(report.started_at)}; next due {iso_z(report.next_due_at) or 'none'}\n")
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from custody.up import run_up
+    return run_up(settings, host=args.host, port=args.port, out=out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="custody", description="Detainer cases, the legal hold clock and the deadline backstop.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the system on this machine")
+    up.add_argument("--host", help="address to listen on (default CUSTODY_HTTP_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port of the event endpoint (default CUSTODY_HTTP_PORT or 8470)")
+    up.set_defaults(handler=None)
+
+    p = sub.add_parser("ingest", help="validate and store events from a JSON Lines file ('-' for stdin)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="one JSON result per line")
+    p.set_defaults(handler=cmd_ingest)
+
+    case = sub.add_parser("case", help="one case").add_subparsers(dest="case_command", required=True)
+    p = case.add_parser("show", help="show one case by case id or booking number")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_case_show)
+
+    p = sub.add_parser("cases", help="open cases, soonest deadline first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cases)
+
+    roster = sub.add_parser("roster", help="the WSO roster").add_subparsers(dest="roster_command", required=True)
+    p = roster.add_parser("load", help="replace the roster from CSV (badge,name,certified_on,expires_on,facility)")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_roster_load)
+    p = roster.add_parser("show", help="the current roster")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_roster_show)
+
+    p = sub.add_parser("sweep", help="one pass of the deadline backstop, now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sweep)
+    return parser
+
+
+def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        settings = Settings.from_env()
+        if args.command == "up":
+            return cmd_up(settings, args, out)
+        core = build_core(settings)
+        return args.handler(core, args, out)
+    except (PolicyError, ConfigError, DatabaseError) as exc:
+        sys.stderr.write(f"custody: {exc}\n")
+        return 2
+    except BrokenPipeError:  # e.g. `custody case show X | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Configuration from the environment, with safe defaults for one machine.
+
+CUSTODY_HOME          data folder (default: ./data beside the project)
+CUSTODY_DATABASE_URL  application database (default: SQLite in the data folder)
+CUSTODY_POLICY        jurisdiction policy file (default: the shipped policy)
+CUSTODY_SENDERS       bearer tokens of the systems that may send events
+CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.events import EVENT_TYPES
+from models.handlers import Sender
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POLICY = Path(__file__).with_name("defaults") / "policy.toml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    policy_path: Path
+    senders_path: Path
+    http_host: str
+    http_port: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("CUSTODY_HOME") or PROJECT_ROOT / "data").resolve()
+        port_text = env.get("CUSTODY_HTTP_PORT", "8470")
+        try:
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"CUSTODY_HTTP_PORT: {port_text!r} is not a TCP port") from None
+        return cls(
+            home=home,
+            database_url=env.get("CUSTODY_DATABASE_URL") or f"sqlite:///{home / 'custody.db'}",
+            policy_path=Path(env.get("CUSTODY_POLICY") or DEFAULT_POLICY),
+            senders_path=Path(env.get("CUSTODY_SENDERS") or home / "senders.toml"),
+            http_host=env.get("CUSTODY_HTTP_HOST", "127.0.0.1"),
+            http_port=port,
+        )
+
+
+# --- the systems that send events, and their tokens ------------------------------------
+
+# Who may send what (interface.md): the jail system cannot lift a detainer, ICE
+# cannot release a person, and an officer's device can only report a service.
+DEFAULT_SENDERS: dict[str, tuple[str, ...]] = {
+    "jms": ("release.scheduled", "release.authorized", "inmate.released", "custody.transferred"),
+    "ice": ("detainer.received", "detainer.lifted"),
+    "records": ("detainer.received", "detainer.copy_served", "detainer.lifted"),
+    "wso": ("warrant.served",),
+    "release-desk": ("inmate.released", "custody.transferred"),
+}
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    sender: Sender
+    token_sha256: bytes
+
+
+class SenderRegistry:
+    def __init__(self, entries: list[TokenEntry]):
+        self.entries = entries
+
+    def authenticate(self, token: str | None) -> Sender | None:
+        if not token:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        found = None
+        for entry in self.entries:  # compare against every entry: constant time
+            if hmac.compare_digest(digest, entry.token_sha256):
+                found = entry.sender
+        return found
+
+
+def load_senders(path: Path) -> SenderRegistry:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"senders: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"senders: {path} is not valid TOML: {exc}") from None
+    rows = data.get("sender")
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"senders: {path} has no [[sender]] entries")
+    entries, names, digests = [], set(), set()
+    for i, row in enumerate(rows):
+        where = f"senders: sender[{i}]"
+        if not isinstance(row, dict):
+            raise ConfigError(f"{where}: must be a table")
+        unknown = set(row) - {"name", "token", "token_sha256", "events"}
+        if unknown:
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown setting")
+        name = row.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.name: required")
+        if name in names:
+            raise ConfigError(f"{where}.name: {name!r} appears twice")
+        events = row.get("events")
+        if not isinstance(events, list) or not events or any(e not in EVENT_TYPES for e in events):
+            raise ConfigError(f"{where}.events: a list of event types from: {', '.join(EVENT_TYPES)}")
+        if "token" in row:
+            token = row["token"]
+            if not isinstance(token, str) or len(token) < 24:
+                raise ConfigError(f"{where}.token: must be a string of at least 24 characters")
+            digest = hashlib.sha256(token.encode()).digest()
+        elif "token_sha256" in row:
+            try:
+                digest = bytes.fromhex(row["token_sha256"])
+                assert len(digest) == 32
+            except Exception:
+                raise ConfigError(f"{where}.token_sha256: must be 64 hexadecimal digits") from None
+        else:
+            raise ConfigError(f"{where}.token: required (or token_sha256)")
+        if digest in digests:
+            raise ConfigError(f"{where}.token: the same token is given to two senders")
+        names.add(name)
+        digests.add(digest)
+        entries.append(TokenEntry(Sender(name, frozenset(events)), digest))
+    return SenderRegistry(entries)
+
+
+def write_default_senders(path: Path) -> dict[str, str]:
+    """First start: one random token per standard sender, readable only by us."""
+    tokens = {name: secrets.token_urlsafe(32) for name in DEFAULT_SENDERS}
+    lines = ["# Bearer tokens for POST /events, one per sending system. Give each system",
+             "# only its own token; replace a token with token_sha256 = \"<hex>\" to keep",
+             "# only its hash here.", ""]
+    for name, events in DEFAULT_SENDERS.items():
+        lines += ["[[sender]]", f'name = "{name}"', f'token = "{tokens[name]}"',
+                  "events = [" + ", ".join(f'"{e}"' for e in events) + "]", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    return tokens

@@ -1,0 +1,345 @@
+"""The case aggregate: one person's detainer, from arrival to an outcome.
+
+Each method applies one fact or one passage of time and appends what it did to
+`effects` (audit transitions and notices). Facts carry their own instants (when
+they happened in the jail); `now` is only when the system acts on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from models.clock import as_utc, iso_z
+from models.domain import (
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    Detainer,
+    Notice,
+    Problem,
+    Service,
+    Status,
+    Transition,
+    Urgency,
+)
+from models.durations import format_duration
+from models.policy import Mode, Policy
+from models.rules import (
+    authority_problems,
+    clock_anchor,
+    hold_deadline,
+    next_reminder_mark,
+    release_order_time,
+    service_due_by,
+    upcoming_reminder_at,
+)
+
+ALL_INVOLVED = ("ice", "release-desk", "supervisors", "wso")
+
+
+@dataclass
+class Case:
+    case_id: str
+    booking_number: str
+    facility: str
+    status: Status
+    opened_at: datetime  # when the first detainer was received
+    detainer: Detainer
+    version: int = 0
+    status_reason: str | None = None
+    release_authorized_at: datetime | None = None
+    release_reason: str | None = None
+    t0: datetime | None = None
+    anchor_rule: str | None = None
+    deadline_at: datetime | None = None
+    release_order_at: datetime | None = None
+    hold_authorized: bool = False
+    hold_started_at: datetime | None = None
+    no_hold_reason: str | None = None
+    served_at: datetime | None = None
+    served_by: str | None = None
+    service_event_id: str | None = None
+    copy_served_at: datetime | None = None
+    copy_served_by: str | None = None
+    copy_language: str | None = None
+    expected_release_at: datetime | None = None
+    lifted_at: datetime | None = None
+    release_ordered_at: datetime | None = None
+    release_order_reason: str | None = None
+    supervisors_paged_at: datetime | None = None
+    overdue_alerted_at: datetime | None = None
+    last_reminder_mark: timedelta | None = None
+    released_at: datetime | None = None
+    transferred_at: datetime | None = None
+    transferred_to: str | None = None
+    closed_at: datetime | None = None
+    effects: list[Transition | Notice] = field(default_factory=list, repr=False, compare=False)
+
+    # --- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, case_id: str, booking_number: str, facility: str, detainer: Detainer, policy: Policy) -> "Case":
+        case = cls(case_id, booking_number, facility, Status.AWAITING_RELEASE, as_utc(detainer.received_at), detainer)
+        problems = authority_problems(detainer, policy)
+        reason = f"detainer {detainer.form} received from {detainer.issuing_office}"
+        if problems:
+            reason += "; it cannot authorise a hold: " + "; ".join(problems)
+        case.effects.append(Transition("case_opened", None, Status.AWAITING_RELEASE, reason))
+        case.effects.append(Notice("detainer-received", ("records", "supervisors")))
+        if not detainer.identity_verified:
+            case.effects.append(Notice("identity-review", ("supervisors",), Urgency.WARNING))
+        return case
+
+    def close_already_released(self, released_at: datetime, now: datetime) -> None:
+        """A detainer for someone who has already left opens a closed case: never a hold."""
+        self.released_at = as_utc(released_at)
+        self.no_hold_reason = "the person had already been released when the detainer arrived"
+        self.closed_at = now
+        self._move(Status.CLOSED, "no_hold", self.no_hold_reason, Notice("already-released", ("ice", "records")))
+
+    def merge_detainer(self, detainer: Detainer) -> None:
+        """Rule 11: one active case per person; a re-issued detainer merges."""
+        if self.status is Status.AWAITING_RELEASE:
+            self.detainer = detainer
+            self._note("detainer_merged", f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; it now governs the case")
+        else:
+            self._note("detainer_merged", f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; the running clock is unchanged",
+                       Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
+
+    # --- facts from the jail and ICE --------------------------------------------
+
+    def authorize_release(self, at: datetime, reason: str, policy: Policy, now: datetime) -> None:
+        if self.status is not Status.AWAITING_RELEASE:
+            self._note("release_authorization_recorded", f"release authorisation at {iso_z(at)} recorded; the case was already {self.status}")
+            return
+        at = as_utc(at)
+        self.release_authorized_at = at
+        self.release_reason = reason
+        self.t0, kind = clock_anchor(policy, at, self.opened_at)
+        self.anchor_rule = str(kind)
+        self.deadline_at = hold_deadline(self.t0, policy)
+        self.release_order_at = release_order_time(self.deadline_at, policy)
+        self.effects.append(Notice("release-notice", ("ice",)))  # rule 9: notice to ICE at T0, at once
+
+        problems = authority_problems(self.detainer, policy)
+        if self.deadline_at <= at:
+            problems.append(f"the {format_duration(policy.hold_limit)} limit counted from {kind} ran out before the release")
+        if problems:
+            self.no_hold_reason = "; ".join(problems)
+            self.closed_at = now
+            self._move(Status.CLOSED, "no_hold", f"no authority to hold: {self.no_hold_reason}",
+                       Notice("no-hold", ("release-desk", "supervisors"), Urgency.WARNING))
+            return
+        if policy.mode is Mode.DETAINER:
+            self._start_hold(at, f"T0 {iso_z(self.t0)}; detainer mode holds on the I-247A with its warrant")
+            return
+        if self.served_at is not None and self.served_at <= service_due_by(at, policy):
+            self._start_hold(max(at, self.served_at), f"T0 {iso_z(self.t0)}; warrant already served at {iso_z(self.served_at)} by badge {self.served_by}")
+            return
+        self._move(Status.RELEASE_AUTHORIZED, "release_authorized",
+                   f"T0 {iso_z(self.t0)} ({reason}); a certified WSO must serve the warrant by {iso_z(service_due_by(at, policy))}",
+                   Notice("serve-warrant", ("wso",), Urgency.WARNING))
+
+    def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
+        if problems:
+            self._note("service_refused", "; ".join(str(p) for p in problems),
+                       Notice("service-refused", ("supervisors",), Urgency.WARNING, mark=service.event_id or iso_z(service.served_at)))
+            return
+        if self.served_at is not None:
+            self._note("service_already_recorded", f"the warrant was already served at {iso_z(self.served_at)} by badge {self.served_by}; not counted again")
+            return
+        if self.status in TERMINAL_STATUSES:
+            self._note("service_after_close", f"service by badge {service.officer_badge} at {iso_z(service.served_at)} recorded; the case was already {self.status}")
+            return
+        self.served_at = as_utc(service.served_at)
+        self.served_by = service.officer_badge
+        self.service_event_id = service.event_id
+        if self.status is Status.RELEASE_ORDERED:
+            self._note("service_after_release_order", f"warrant served by badge {service.officer_badge} after the release was ordered: no hold",
+                       Notice("late-service", ("supervisors",), Urgency.WARNING))
+        elif policy.mode is not Mode.WSO:
+            self._note("warrant_served", f"warrant served by badge {service.officer_badge} (not required in {policy.mode} mode)")
+        elif self.status is Status.AWAITING_RELEASE:
+            self._note("warrant_served", f"warrant served by badge {service.officer_badge} before the release authorisation; the hold starts at T0 if authorised")
+        elif self.status is Status.RELEASE_AUTHORIZED:
+            assert self.release_authorized_at is not None
+            if self.served_at <= service_due_by(self.release_authorized_at, policy):
+                self._start_hold(max(self.served_at, self.release_authorized_at), f"warrant served by certified WSO badge {service.officer_badge} at {iso_z(self.served_at)}")
+            else:
+                self._note("late_service", f"served at {iso_z(self.served_at)}, after the {format_duration(policy.service_grace)} grace: a late service never moves T0 and authorises no hold",
+                           Notice("late-service", ("supervisors",), Urgency.WARNING))
+
+    def record_copy_served(self, at: datetime, served_by: str, language: str) -> None:
+        """Rule 4: the detainer takes effect once a copy is served on the person."""
+        if self.copy_served_at is not None:
+            self._note("detainer_copy_recorded_again", f"copy already recorded as served at {iso_z(self.copy_served_at)}")
+            return
+        self.copy_served_at, self.copy_served_by, self.copy_language = as_utc(at), served_by, language
+        self._note("detainer_copy_served", f"copy of the detainer given to the person by {served_by} in {language}")
+
+    def schedule_release(self, expected_at: datetime, policy: Policy, now: datetime) -> None:
+        expected_at = as_utc(expected_at)
+        self.expected_release_at = expected_at
+        if self.status is not Status.AWAITING_RELEASE:
+            self._note("release_schedule_recorded", f"expected release {iso_z(expected_at)} recorded; the case is {self.status}")
+            return
+        short = expected_at - now < policy.ice_advance_notice
+        self._note("release_scheduled", f"release expected at {iso_z(expected_at)}; advance notice to ICE" + (" (less than the advance-notice period)" if short else ""),
+                   Notice("advance-notice", ("ice",), Urgency.WARNING if short else Urgency.INFO, mark=iso_z(expected_at) or ""))
+
+    def lift(self, at: datetime, lifted_by: str, note: str, now: datetime) -> None:
+        """Rule 7: a lifted detainer releases as soon as nothing else holds the person."""
+        if self.lifted_at is not None or self.status in TERMINAL_STATUSES:
+            self._note("lift_recorded", f"detainer lift by {lifted_by} recorded; the case was already {self.status}")
+            return
+        self.lifted_at = as_utc(at)
+        lifted = Notice("lifted", ALL_INVOLVED)
+        if self.status is Status.AWAITING_RELEASE:
+            self.no_hold_reason = "detainer lifted before T0"
+            self.closed_at = now
+            self._move(Status.CLOSED, "detainer_lifted", f"lifted by {lifted_by} before T0: {note}", lifted)
+        elif self.status is Status.RELEASE_ORDERED:
+            self._note("detainer_lifted", f"lifted by {lifted_by}; release already ordered: {note}", lifted)
+        else:
+            self.effects.append(lifted)
+            self._order_release(f"detainer lifted by {lifted_by}: {note}", now)
+
+    def transfer(self, at: datetime, agency: str, officer_name: str, now: datetime) -> None:
+        at = as_utc(at)
+        if self.status in TERMINAL_STATUSES:
+            # e.g. ICE arriving after the person was released: record the attempt.
+            self._note("transfer_after_close", f"{agency} ({officer_name}) came at {iso_z(at)}; the case was already {self.status}",
+                       Notice("pickup-after-close", ("supervisors",), Urgency.WARNING, mark=iso_z(at) or ""))
+            return
+        self.transferred_at, self.transferred_to = at, agency
+        late = self.hold_authorized and self.deadline_at is not None and at > self.deadline_at
+        reason = f"handed to {agency} ({officer_name})" + (" AFTER the hold deadline" if late else "")
+        if agency.upper() == "ICE":
+            notice = Notice("picked-up", ALL_INVOLVED)
+        else:  # rule 12: the detainer follows the person; ICE must know where
+            notice = Notice("transferred-out", ("ice", "supervisors"))
+        self._move(Status.TRANSFERRED, "transferred", reason, notice)
+
+    def confirm_release(self, at: datetime, released_by: str, now: datetime) -> None:
+        at = as_utc(at)
+        if self.status in TERMINAL_STATUSES:
+            if self.released_at is None:
+                self.released_at = at
+            self._note("release_recorded", f"left the jail at {iso_z(at)} (released by {released_by}); the case was already {self.status}")
+            return
+        self.released_at = at
+        late = self.deadline_at is not None and self.hold_authorized and at > self.deadline_at
+        reason = f"released by {released_by}" + (f"; {format_duration(at - self.deadline_at)} AFTER the hold deadline" if late else "")
+        self._move(Status.RELEASED, "released", reason, Notice("released", ("ice", "supervisors"), Urgency.URGENT if late else Urgency.INFO))
+
+    # --- the passage of time ----------------------------------------------------
+
+    def advance(self, now: datetime, policy: Policy) -> None:
+        """Everything that is due at `now`. Safe to call any number of times."""
+        if self.status is Status.RELEASE_AUTHORIZED and self.release_authorized_at is not None:
+            if now >= service_due_by(self.release_authorized_at, policy):
+                self.no_hold_reason = f"no certified WSO served the warrant within {format_duration(policy.service_grace)} of T0"
+                self.effects.append(Notice("no-service", ("supervisors",), Urgency.WARNING))
+                self._order_release(f"{self.no_hold_reason}: no hold (rule 6)", now)
+        if self.status is Status.HELD and self.release_order_at is not None and now >= self.release_order_at:
+            why = "the hold deadline is reached" if now >= self.deadline_at else f"release-order time ({format_duration(policy.release_order_lead)} before the deadline)"
+            self._order_release(why, now)
+        self._remind(now, policy)
+        if self.status is Status.RELEASE_ORDERED:
+            if self.supervisors_paged_at is None and now >= self.unconfirmed_page_at(policy):
+                self.supervisors_paged_at = now
+                self._note("supervisors_paged", "release not confirmed by the release desk",
+                           Notice("release-unconfirmed", ("supervisors", "sheriff"), Urgency.URGENT))
+            if self.overdue_alerted_at is None and self.deadline_at is not None and now >= self.deadline_at:
+                self.overdue_alerted_at = now
+                self._note("deadline_passed_unconfirmed", "the hold deadline has passed and the release is not confirmed",
+                           Notice("deadline-passed", ("supervisors", "sheriff"), Urgency.URGENT))
+
+    def next_due_at(self, policy: Policy) -> datetime | None:
+        """The next instant at which `advance` has something to do, or None."""
+        due: list[datetime] = []
+        if self.status is Status.RELEASE_AUTHORIZED and self.release_authorized_at is not None:
+            due.append(service_due_by(self.release_authorized_at, policy))
+        if self.status is Status.HELD and self.release_order_at is not None:
+            due.append(self.release_order_at)
+        if self._reminders_apply():
+            upcoming = upcoming_reminder_at(self.deadline_at, policy.reminder_marks, self.last_reminder_mark)
+            if upcoming is not None:
+                due.append(upcoming)
+        if self.status is Status.RELEASE_ORDERED:
+            if self.supervisors_paged_at is None:
+                due.append(self.unconfirmed_page_at(policy))
+            if self.overdue_alerted_at is None and self.deadline_at is not None:
+                due.append(self.deadline_at)
+        return min(due) if due else None
+
+    def unconfirmed_page_at(self, policy: Policy) -> datetime:
+        """Rule 8 pages supervisors `page_supervisors_before` the deadline. A
+        release ordered without a hold has no lawful wait at all, so the desk
+        gets the same margin from the order instead."""
+        assert self.release_ordered_at is not None
+        from_order = self.release_ordered_at + policy.page_supervisors_before
+        if self.deadline_at is None:
+            return from_order
+        before_deadline = self.deadline_at - policy.page_supervisors_before
+        return before_deadline if self.hold_authorized else min(from_order, before_deadline)
+
+    # --- views -------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def warnings(self) -> list[str]:
+        found = []
+        if self.is_open and self.copy_served_at is None:
+            found.append("no copy of the detainer has been recorded as given to the person (rule 4)")
+        if self.is_open and not self.detainer.identity_verified:
+            found.append("identity not verified against the booking: no hold, supervisor review")
+        return found
+
+    # --- internals -----------------------------------------------------------------
+
+    def _reminders_apply(self) -> bool:
+        return (self.status in (Status.HELD, Status.RELEASE_ORDERED) and self.hold_authorized
+                and self.lifted_at is None and self.deadline_at is not None)
+
+    def _remind(self, now: datetime, policy: Policy) -> None:
+        if not self._reminders_apply():
+            return
+        if now >= self.deadline_at:
+            self.last_reminder_mark = timedelta(0)  # nothing left to remind of
+            return
+        mark = next_reminder_mark(self.deadline_at, policy.reminder_marks, now, self.last_reminder_mark)
+        if mark is not None:
+            self.last_reminder_mark = mark
+            label = format_duration(mark)
+            self._note("reminder", f"{label} before the deadline {iso_z(self.deadline_at)}",
+                       Notice("reminder", ("ice", "supervisors"), Urgency.WARNING if mark <= timedelta(hours=1) else Urgency.INFO, mark=label))
+
+    def _start_hold(self, started_at: datetime, reason: str) -> None:
+        self.hold_authorized = True
+        self.hold_started_at = as_utc(started_at)
+        self.no_hold_reason = None
+        self._move(Status.HELD, "hold_started", f"{reason}; deadline {iso_z(self.deadline_at)}",
+                   Notice("hold-started", ("ice", "release-desk")))
+
+    def _order_release(self, reason: str, now: datetime) -> None:
+        self.release_ordered_at = now
+        self.release_order_reason = reason
+        self._move(Status.RELEASE_ORDERED, "release_ordered", reason,
+                   Notice("release-order", ("release-desk", "supervisors", "ice"), Urgency.WARNING))
+
+    def _move(self, to: Status, action: str, reason: str, *notices: Notice) -> None:
+        before = self.status
+        self.status = to
+        self.status_reason = reason
+        self.effects.append(Transition(action, before, to, reason))
+        self.effects.extend(notices)
+
+    def _note(self, action: str, reason: str, *notices: Notice) -> None:
+        self.effects.append(Transition(action, self.status, self.status, reason))
+        self.effects.extend(notices)
+
+    def drain_effects(self) -> list[Transition | Notice]:
+        drained, self.effects = self.effects, []
+        return drained

@@ -1,0 +1,222 @@
+"""The event contract of interface.md, validated with pydantic.
+
+Validation is strict where a loose reading could create a hold: booleans must
+be JSON booleans, instants must carry an offset, and unknown fields are refused
+so that a misspelt field is never silently ignored.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from models.clock import as_utc
+from models.domain import DetainerForm, ReleaseReason, WarrantForm
+
+# interface.md: a time more than 5 minutes in the future is rejected (clock skew
+# between the jail's systems and ours is tolerated up to this much).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Text = Annotated[str, Field(max_length=200), AfterValidator(_plain_text)]
+LongText = Annotated[str, Field(max_length=2000), AfterValidator(_plain_text)]
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+
+
+def _a_number(value: str) -> str:
+    digits = re.sub(r"[\s-]", "", value.strip().upper()).removeprefix("A")
+    if not re.fullmatch(r"\d{8,9}", digits):
+        raise ValueError("an A-number is 8 or 9 digits, optionally written with a leading 'A'")
+    return "A" + digits.zfill(9)
+
+
+ANumber = Annotated[str, Field(max_length=20), AfterValidator(_a_number)]
+
+
+def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
+    now = (info.context or {}).get("now")
+    if now is not None and value - now > FUTURE_TOLERANCE:
+        raise ValueError("is more than 5 minutes in the future")
+    return as_utc(value)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Warrant(_Strict):
+    form: WarrantForm
+    number: Identifier
+
+
+class Subject(_Strict):
+    name: Text
+    dob: date
+    identity_verified: StrictBool
+
+
+class DetainerDocument(_Strict):
+    form: DetainerForm
+    requests_custody: StrictBool
+    a_number: ANumber
+    ice_event_number: Identifier
+    issuing_office: Text
+    issued_at: Instant
+
+
+class _Event(_Strict):
+    event_id: Identifier
+    occurred_at: Instant
+    booking_number: Identifier
+    facility: Code | None = None
+
+
+class DetainerReceived(_Event):
+    type: Literal["detainer.received"]
+    detainer: DetainerDocument
+    warrant: Warrant | None = None
+    subject: Subject
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_nested(cls, data: Any) -> Any:
+        # The contract lists warrant and subject beside the detainer; senders that
+        # nest them inside it mean the same thing. Both at once is ambiguous.
+        if isinstance(data, dict) and isinstance(data.get("detainer"), dict):
+            inner = dict(data["detainer"])
+            lifted = False
+            for name in ("warrant", "subject"):
+                if name in inner:
+                    if name in data:
+                        raise ValueError(f"{name} is given both inside detainer and beside it")
+                    data = {**data, name: inner.pop(name)}
+                    lifted = True
+            if lifted:
+                data = {**data, "detainer": inner}
+        return data
+
+
+class DetainerCopyServed(_Event):
+    type: Literal["detainer.copy_served"]
+    served_by: Text
+    language: Text
+
+
+class ReleaseScheduled(_Event):
+    type: Literal["release.scheduled"]
+    expected_release_at: AwareDatetime
+
+    @field_validator("expected_release_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class ReleaseAuthorized(_Event):
+    type: Literal["release.authorized"]
+    reason: ReleaseReason
+
+
+class WarrantServed(_Event):
+    type: Literal["warrant.served"]
+    officer_badge: Identifier
+    warrant_number: Identifier
+    location: Code
+
+
+class CustodyTransferred(_Event):
+    type: Literal["custody.transferred"]
+    agency: Text
+    officer_name: Text
+
+
+class DetainerLifted(_Event):
+    type: Literal["detainer.lifted"]
+    lifted_by: Text
+    note: LongText
+
+
+class InmateReleased(_Event):
+    type: Literal["inmate.released"]
+    released_by: Text
+
+
+Event = Annotated[
+    Union[DetainerReceived, DetainerCopyServed, ReleaseScheduled, ReleaseAuthorized,
+          WarrantServed, CustodyTransferred, DetainerLifted, InmateReleased],
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "detainer.received", "detainer.copy_served", "release.scheduled", "release.authorized",
+    "warrant.served", "custody.transferred", "detainer.lifted", "inmate.released",
+)
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class EventRejected(ValueError):
+    """A rejection that names the field: 'detainer.warrant.form: ...'."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_event(raw: Any, now: datetime) -> Any:
+    """Validate one raw JSON value into a typed event, or raise EventRejected."""
+    if not isinstance(raw, dict):
+        raise EventRejected("event", "must be a JSON object")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise EventRejected("type", f"is required: one of {', '.join(EVENT_TYPES)}")
+    if kind not in EVENT_TYPES:
+        raise EventRejected("type", f"unknown event type {kind[:60]!r}: expected one of {', '.join(EVENT_TYPES)}")
+    try:
+        return _ADAPTER.validate_python(raw, context={"now": now})
+    except ValidationError as exc:
+        raise _rejection(exc, kind) from None
+
+
+def _rejection(exc: ValidationError, kind: str) -> EventRejected:
+    first = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in first["loc"]]
+    if loc and loc[0] == kind:
+        loc = loc[1:]
+    field = ".".join(loc) or "event"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "is not a field of this event type"
+    elif first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "timezone_aware":
+        message = "needs a UTC offset (e.g. 2026-03-11T14:05:00-04:00 or ...Z)"
+    return EventRejected(field, message)

@@ -1,0 +1,329 @@
+"""The service layer: each handler is one unit of work around the case.
+
+An accepted event is written to the inbox in the same transaction as the case
+change, its audit entries and its outbox rows: either all of it is durable or
+none of it is, and a rejected event leaves every table as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from models.case import Case
+from models.clock import Clock, iso_z
+from models.domain import Detainer, Notice, Service, Status, Transition
+from models.events import DetainerReceived, EventRejected, parse_event
+from models.policy import Policy
+from models.roster import parse_roster
+from models.rules import service_problems
+from models.store import ConcurrentUpdate, SqlUnitOfWork
+
+RETRIES = 8
+CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred"})
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every handler needs: the database, the policy, and the clock."""
+    engine: Engine
+    policy: Policy
+    clock: Clock
+    on_commit: Callable[[str, str], None] | None = None  # (case_id, what) after a commit, e.g. wake the backstop
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    event_types: frozenset[str] | None = None  # None: may send every type (local operators)
+
+
+@dataclass
+class IngestResult:
+    event_id: str | None
+    result: str  # accepted | duplicate | rejected
+    reason: str | None = None
+    case_id: str | None = None
+    outcome: str | None = None
+
+    def line(self) -> str:
+        label = self.event_id or "?"
+        if self.result == "rejected":
+            return f"{label}: rejected: {self.reason}"
+        tail = f" ({self.case_id})" if self.case_id else ""
+        return f"{label}: {self.result}{tail}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def canonical(raw: Any) -> str:
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- intake ------------------------------------------------------------------------
+
+def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
+    now = core.clock.now()
+    event_id = raw.get("event_id") if isinstance(raw, dict) and isinstance(raw.get("event_id"), str) else None
+    try:
+        event = parse_event(raw, now)
+        _check_sender_and_facility(event, sender, core.policy)
+    except EventRejected as exc:
+        return IngestResult(event_id, "rejected", str(exc))
+    if event.facility is None:
+        event = event.model_copy(update={"facility": core.policy.single_facility})
+    body_hash = hashlib.sha256(canonical(raw).encode()).hexdigest()
+
+    for _ in range(RETRIES):
+        try:
+            with core.uow() as uow:
+                existing = uow.inbox_get(event.event_id)
+                if existing is not None:
+                    if existing["body_sha256"] == body_hash:
+                        return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
+                    return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
+                if not uow.inbox_add(
+                    event_id=event.event_id, type=event.type, booking_number=event.booking_number,
+                    facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=sender.name,
+                    body=json.dumps(raw, ensure_ascii=False), body_sha256=body_hash, case_id=None, outcome="",
+                ):
+                    continue  # a concurrent writer stored the same id first: report it as such
+                case_id, outcome = _apply(uow, core.policy, event, now, _actor(sender, event))
+                uow.inbox_set_outcome(event.event_id, case_id, outcome)
+                uow.commit()
+            if core.on_commit and case_id:
+                core.on_commit(case_id, event.type)
+            return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome)
+        except EventRejected as exc:
+            return IngestResult(event.event_id, "rejected", str(exc))
+        except (ConcurrentUpdate, IntegrityError):
+            continue
+    raise RuntimeError(f"event {event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+def _check_sender_and_facility(event: Any, sender: Sender, policy: Policy) -> None:
+    if sender.event_types is not None and event.type not in sender.event_types:
+        raise EventRejected("type", f"sender {sender.name!r} may not send {event.type!r} events")
+    if event.facility is None:
+        if policy.single_facility is None:
+            raise EventRejected("facility", f"is required: this deployment has several facilities ({', '.join(policy.facilities)})")
+    elif not policy.has_facility(event.facility):
+        raise EventRejected("facility", f"{event.facility!r} is not one of this jail's facilities ({', '.join(policy.facilities)})")
+
+
+_PERSON_FIELDS = ("officer_badge", "served_by", "lifted_by", "released_by", "officer_name")
+
+
+def _actor(sender: Sender, event: Any) -> str:
+    for name in _PERSON_FIELDS:
+        person = getattr(event, name, None)
+        if person:
+            return f"{sender.name}:{person}"[:128]
+    return sender.name
+
+
+def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor: str) -> tuple[str | None, str]:
+    booking = uow.booking_touch(event.booking_number, event.facility, now)
+    if isinstance(event, DetainerReceived):
+        return _detainer_received(uow, policy, event, now, actor)
+    if event.type == "release.authorized" and (booking["release_authorized_at"] is None or event.occurred_at < booking["release_authorized_at"]):
+        # T0 is the earliest moment the person would otherwise have gone free.
+        uow.booking_update(event.booking_number, release_authorized_at=event.occurred_at, release_reason=str(event.reason))
+    elif event.type == "inmate.released" and booking["released_at"] is None:
+        uow.booking_update(event.booking_number, released_at=event.occurred_at)
+    elif event.type == "release.scheduled":
+        uow.booking_update(event.booking_number, expected_release_at=event.expected_release_at)
+
+    case = uow.case_open_for(event.booking_number) or uow.case_latest_for_booking(event.booking_number)
+    if case is None:
+        return None, "kept: no case for this booking yet; it applies when a detainer arrives"
+    _apply_to_case(uow, policy, case, event, now, replay=False)
+    case.advance(now, policy)
+    return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
+
+
+def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, now: datetime, *, replay: bool) -> None:
+    kind = event.type
+    if kind == "release.authorized":
+        case.authorize_release(event.occurred_at, str(event.reason), policy, now)
+    elif kind == "inmate.released":
+        case.confirm_release(event.occurred_at, event.released_by, now)
+    elif kind == "release.scheduled":
+        case.schedule_release(event.expected_release_at, policy, now)
+    elif kind == "detainer.copy_served":
+        case.record_copy_served(event.occurred_at, event.served_by, event.language)
+    elif kind == "detainer.lifted":
+        case.lift(event.occurred_at, event.lifted_by, event.note, now)
+    elif kind == "custody.transferred":
+        case.transfer(event.occurred_at, event.agency, event.officer_name, now)
+    elif kind == "warrant.served":
+        service = Service(event.officer_badge, event.warrant_number, event.location, event.occurred_at, event.event_id)
+        problems = service_problems(service, roster=uow.roster_entries(event.officer_badge),
+                                    warrant_number=case.detainer.warrant_number, booked_facility=case.facility, policy=policy)
+        if problems and case.is_open and not replay:
+            # The officer learns at once why the service does not count, and can correct it.
+            raise EventRejected(problems[0].field, problems[0].message)
+        case.record_service(service, problems, policy, now)
+    else:  # pragma: no cover - parse_event admits no other type
+        raise AssertionError(kind)
+
+
+def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceived, now: datetime, actor: str) -> tuple[str, str]:
+    d = event.detainer
+    detainer = Detainer(
+        a_number=d.a_number, ice_event_number=d.ice_event_number, form=d.form, requests_custody=d.requests_custody,
+        issuing_office=d.issuing_office, issued_at=d.issued_at, received_at=event.occurred_at,
+        warrant_form=event.warrant.form if event.warrant else None,
+        warrant_number=event.warrant.number if event.warrant else None,
+        identity_verified=event.subject.identity_verified, subject_name=event.subject.name,
+        subject_dob=event.subject.dob, event_id=event.event_id)
+
+    known = uow.detainer_find(d.a_number, d.ice_event_number)
+    if known is not None:
+        case = uow.case_get(known["case_id"])
+        case.effects.append(Transition("detainer_repeated", case.status, case.status,
+                                       f"the same detainer (A-number and ICE event {d.ice_event_number}) sent again; merged"))
+        case.advance(now, policy)
+        return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
+
+    case = uow.case_open_for(event.booking_number, d.a_number)
+    if case is not None:
+        detainer_id = uow.detainer_add(case.case_id, detainer)
+        governs = case.status is Status.AWAITING_RELEASE
+        case.merge_detainer(detainer)
+        case.advance(now, policy)
+        return case.case_id, _persist(uow, policy, case, now, actor, event.event_id, detainer_id if governs else None)
+
+    year = policy.local(event.occurred_at).year
+    case = Case.open(uow.next_case_id(year), event.booking_number, event.facility, detainer, policy)
+    detainer_id = uow.detainer_add(case.case_id, detainer)
+    uow.case_insert(case, detainer_id, policy, now)
+    _catch_up(uow, policy, case, event, now)
+    case.advance(now, policy)
+    return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
+
+
+def _catch_up(uow: SqlUnitOfWork, policy: Policy, case: Case, event: DetainerReceived, now: datetime) -> None:
+    """Apply what the jail told us about this booking before the detainer came,
+    in the order it happened: the release state from the booking, then the
+    case-level events that were kept waiting for a case."""
+    booking = uow.booking_get(case.booking_number)
+    released_at = booking["released_at"]
+    pending = [row for row in uow.inbox_pending(case.booking_number) if row["event_id"] != event.event_id]
+    for row in pending:
+        uow.inbox_set_outcome(row["event_id"], case.case_id, (row["outcome"] + "; " if row["outcome"] else "") + f"applied to {case.case_id} when the detainer arrived")
+    if released_at is not None and released_at <= event.occurred_at:
+        case.close_already_released(released_at, now)
+        return
+    steps: list[tuple[datetime, int, Callable[[], None]]] = []
+    if booking["release_authorized_at"] is not None:
+        steps.append((booking["release_authorized_at"], 0, lambda: case.authorize_release(
+            booking["release_authorized_at"], booking["release_reason"] or "other", policy, now)))
+    if booking["expected_release_at"] is not None:
+        steps.append((booking["expected_release_at"], 1, lambda: case.schedule_release(booking["expected_release_at"], policy, now)))
+    if released_at is not None:
+        steps.append((released_at, 2, lambda: case.confirm_release(released_at, "the jail's records (before the detainer arrived)", now)))
+    for row in pending:
+        if row["type"] in CASE_LEVEL_TYPES:
+            kept = parse_event(json.loads(row["body"]), now=None)
+            if kept.facility is None:
+                kept = kept.model_copy(update={"facility": case.facility})
+            steps.append((row["occurred_at"], 3, lambda kept=kept: _apply_to_case(uow, policy, case, kept, now, replay=True)))
+    for _, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        step()
+
+
+def _persist(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime, actor: str,
+             source_event_id: str | None, detainer_id: int | None = None) -> str:
+    effects = case.drain_effects()
+    uow.case_save(case, policy, now, detainer_id)
+    said = []
+    for effect in effects:
+        if isinstance(effect, Transition):
+            uow.audit_add(case_id=case.case_id, at=now, actor=actor, source_event_id=source_event_id, transition=effect)
+            said.append(effect.action if effect.status_before == effect.status_after
+                        else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})")
+        elif isinstance(effect, Notice):
+            uow.outbox_add(case, effect, policy, now)
+    return "; ".join(said) or "recorded"
+
+
+# --- the deadline backstop ------------------------------------------------------------
+
+@dataclass
+class SweepAction:
+    case_id: str
+    booking_number: str
+    action: str
+    status_before: str | None
+    status_after: str | None
+    reason: str
+    deadline_at: str | None
+
+
+@dataclass
+class SweepReport:
+    started_at: datetime
+    examined: int = 0
+    actions: list[SweepAction] = field(default_factory=list)
+    next_due_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"started_at": iso_z(self.started_at), "examined": self.examined,
+                "actions": [a.__dict__ for a in self.actions], "next_due_at": iso_z(self.next_due_at)}
+
+
+def sweep(core: Core, actor: str = "backstop") -> SweepReport:
+    """One pass of the deadline backstop, from the database alone: every case
+    with something due is advanced under compare-and-set, one transaction per
+    case, so a release order commits without waiting for the others and two
+    sweeps at once do each thing once."""
+    started = core.clock.now()
+    report = SweepReport(started)
+    with core.uow() as uow:
+        due = uow.due_case_ids(started)
+    for case_id in due:
+        report.examined += 1
+        for _ in range(RETRIES):
+            try:
+                with core.uow() as uow:
+                    case = uow.case_get(case_id)
+                    if case is None or not case.is_open:
+                        break
+                    now = core.clock.now()
+                    case.advance(now, core.policy)
+                    transitions = [e for e in case.effects if isinstance(e, Transition)]
+                    _persist(uow, core.policy, case, now, actor, None)
+                    uow.commit()
+                report.actions += [SweepAction(case.case_id, case.booking_number, t.action, t.status_before and str(t.status_before),
+                                               t.status_after and str(t.status_after), t.reason, iso_z(case.deadline_at))
+                                   for t in transitions]
+                break
+            except (ConcurrentUpdate, OperationalError):
+                continue
+    with core.uow() as uow:
+        report.next_due_at = uow.next_due_instant()
+    return report
+
+
+# --- the roster --------------------------------------------------------------------------
+
+def load_roster(core: Core, text: str, *, source: str, actor: str) -> dict[str, list[str]]:
+    entries = parse_roster(text, core.policy)  # raises RosterError naming line and field
+    with core.uow() as uow:
+        changes = uow.roster_replace(entries, now=core.clock.now(), actor=actor, source=source,
+                                     file_sha256=hashlib.sha256(text.encode()).hexdigest())
+        uow.audit_add(case_id=None, at=core.clock.now(), actor=actor, source_event_id=None, transition=Transition(
+            "roster_loaded", None, None,
+            f"{len(entries)} officers from {source}: " + ", ".join(f"{k} {len(v)}" for k, v in changes.items())))
+        uow.commit()
+    return changes

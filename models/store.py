@@ -1,0 +1,287 @@
+"""The unit of work over SQL: one transaction, the repositories it exposes, and
+the compare-and-set save that makes every transition safe to race."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from models import schema as t
+from models.case import Case
+from models.domain import OPEN_STATUSES, Detainer, DetainerForm, Notice, RosterEntry, Status, Transition, WarrantForm
+from models.notices import render
+from models.policy import Policy
+
+OPEN = [s.value for s in OPEN_STATUSES]
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Someone else changed the case first; re-read and decide again."""
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> "SqlUnitOfWork":
+        self.conn = self.engine.connect()
+        self._tx = self.conn.begin()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+            self.conn = None
+
+    def commit(self) -> None:
+        self._tx.commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+    def _insert_ignore(self, table, values: dict) -> int:
+        """INSERT unless the unique key exists; returns rows inserted (0 or 1)."""
+        dialect = self.conn.dialect.name
+        if dialect == "sqlite":
+            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        elif dialect == "postgresql":
+            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+        else:  # pragma: no cover - other databases are not supported
+            raise RuntimeError(f"unsupported database {dialect}")
+        return self.conn.execute(stmt).rowcount
+
+    # --- inbox -----------------------------------------------------------------
+
+    def inbox_get(self, event_id: str) -> RowMapping | None:
+        return self.conn.execute(select(t.inbox).where(t.inbox.c.event_id == event_id)).mappings().first()
+
+    def inbox_add(self, **values: Any) -> bool:
+        return self._insert_ignore(t.inbox, values) == 1
+
+    def inbox_set_outcome(self, event_id: str, case_id: str | None, outcome: str) -> None:
+        self.conn.execute(update(t.inbox).where(t.inbox.c.event_id == event_id).values(case_id=case_id, outcome=outcome))
+
+    def inbox_pending(self, booking_number: str) -> list[RowMapping]:
+        """Events about this booking that arrived before any case existed for it."""
+        return list(self.conn.execute(
+            select(t.inbox).where(t.inbox.c.booking_number == booking_number, t.inbox.c.case_id.is_(None))
+            .order_by(t.inbox.c.occurred_at, t.inbox.c.received_at)
+        ).mappings())
+
+    def inbox_for_case(self, case_id: str) -> list[RowMapping]:
+        return list(self.conn.execute(
+            select(t.inbox).where(t.inbox.c.case_id == case_id).order_by(t.inbox.c.received_at)
+        ).mappings())
+
+    # --- bookings ----------------------------------------------------------------
+
+    def booking_get(self, booking_number: str) -> RowMapping | None:
+        return self.conn.execute(select(t.bookings).where(t.bookings.c.booking_number == booking_number)).mappings().first()
+
+    def booking_touch(self, booking_number: str, facility: str, now: datetime) -> RowMapping:
+        self._insert_ignore(t.bookings, dict(booking_number=booking_number, facility=facility, first_seen_at=now))
+        return self.booking_get(booking_number)
+
+    def booking_update(self, booking_number: str, **values: Any) -> None:
+        self.conn.execute(update(t.bookings).where(t.bookings.c.booking_number == booking_number).values(**values))
+
+    # --- cases -------------------------------------------------------------------
+
+    def next_case_id(self, year: int) -> str:
+        name = f"case-{year}"
+        self._insert_ignore(t.counters, dict(name=name, value=0))
+        self.conn.execute(update(t.counters).where(t.counters.c.name == name).values(value=t.counters.c.value + 1))
+        value = self.conn.execute(select(t.counters.c.value).where(t.counters.c.name == name)).scalar_one()
+        return f"{year}-{value:05d}"
+
+    def case_get(self, case_id: str) -> Case | None:
+        row = self.conn.execute(self._case_select().where(t.cases.c.case_id == case_id)).mappings().first()
+        return _case_from_row(row) if row else None
+
+    def case_open_for(self, booking_number: str, a_number: str | None = None) -> Case | None:
+        """Rule 11: one active case per person, found by booking or by A-number."""
+        who = t.cases.c.booking_number == booking_number
+        if a_number:
+            who = or_(who, t.cases.c.a_number == a_number)
+        row = self.conn.execute(
+            self._case_select().where(who, t.cases.c.status.in_(OPEN)).order_by(t.cases.c.opened_at)
+        ).mappings().first()
+        return _case_from_row(row) if row else None
+
+    def case_latest_for_booking(self, booking_number: str) -> Case | None:
+        row = self.conn.execute(
+            self._case_select().where(t.cases.c.booking_number == booking_number)
+            .order_by(t.cases.c.opened_at.desc(), t.cases.c.case_id.desc())
+        ).mappings().first()
+        return _case_from_row(row) if row else None
+
+    def cases_open(self) -> list[Case]:
+        rows = self.conn.execute(self._case_select().where(t.cases.c.status.in_(OPEN))).mappings()
+        return [_case_from_row(r) for r in rows]
+
+    def cases_all(self) -> list[Case]:
+        return [_case_from_row(r) for r in self.conn.execute(self._case_select()).mappings()]
+
+    def due_case_ids(self, now: datetime, limit: int = 1000) -> list[str]:
+        return list(self.conn.execute(
+            select(t.cases.c.case_id).where(t.cases.c.status.in_(OPEN), t.cases.c.next_due_at <= now)
+            .order_by(t.cases.c.next_due_at).limit(limit)
+        ).scalars())
+
+    def next_due_instant(self) -> datetime | None:
+        return self.conn.execute(
+            select(func.min(t.cases.c.next_due_at)).where(t.cases.c.status.in_(OPEN))
+        ).scalar_one_or_none()
+
+    def _case_select(self):
+        d = t.detainers
+        detainer_cols = [c.label(f"d_{c.name}") for c in d.c]
+        return select(t.cases, *detainer_cols).join(d, d.c.id == t.cases.c.current_detainer_id)
+
+    def case_insert(self, case: Case, detainer_id: int, policy: Policy, now: datetime) -> None:
+        values = _case_values(case, policy, now)
+        values.update(case_id=case.case_id, booking_number=case.booking_number, facility=case.facility,
+                      opened_at=case.opened_at, a_number=case.detainer.a_number,
+                      current_detainer_id=detainer_id, version=1)
+        self.conn.execute(insert(t.cases).values(**values))
+        case.version = 1
+
+    def case_save(self, case: Case, policy: Policy, now: datetime, detainer_id: int | None = None) -> None:
+        """Compare-and-set on the version read: a concurrent writer makes this fail
+        instead of silently overwriting its decision."""
+        values = _case_values(case, policy, now)
+        values["version"] = case.version + 1
+        if detainer_id is not None:
+            values["current_detainer_id"] = detainer_id
+        result = self.conn.execute(
+            update(t.cases).where(t.cases.c.case_id == case.case_id, t.cases.c.version == case.version).values(**values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(case.case_id)
+        case.version += 1
+
+    # --- detainers -------------------------------------------------------------------
+
+    def detainer_find(self, a_number: str, ice_event_number: str) -> RowMapping | None:
+        return self.conn.execute(select(t.detainers).where(
+            t.detainers.c.a_number == a_number, t.detainers.c.ice_event_number == ice_event_number)).mappings().first()
+
+    def detainer_add(self, case_id: str, detainer: Detainer) -> int:
+        values = {k: getattr(detainer, k) for k in (
+            "a_number", "ice_event_number", "requests_custody", "issuing_office", "issued_at", "received_at",
+            "warrant_number", "identity_verified", "subject_name", "subject_dob", "event_id")}
+        values.update(case_id=case_id, form=str(detainer.form),
+                      warrant_form=str(detainer.warrant_form) if detainer.warrant_form else None)
+        return self.conn.execute(insert(t.detainers).values(**values)).inserted_primary_key[0]
+
+    def detainers_for_case(self, case_id: str) -> list[RowMapping]:
+        return list(self.conn.execute(select(t.detainers).where(t.detainers.c.case_id == case_id).order_by(t.detainers.c.id)).mappings())
+
+    # --- audit and outbox ----------------------------------------------------------------
+
+    def audit_add(self, *, case_id: str | None, at: datetime, actor: str, source_event_id: str | None, transition: Transition) -> None:
+        self.conn.execute(insert(t.audit).values(
+            case_id=case_id, at=at, actor=actor, source_event_id=source_event_id, action=transition.action,
+            status_before=transition.status_before and str(transition.status_before),
+            status_after=transition.status_after and str(transition.status_after),
+            reason=transition.reason))
+
+    def audit_for_case(self, case_id: str) -> list[RowMapping]:
+        return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())
+
+    def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
+        added = 0
+        for group in notice.groups:
+            message = render(notice, case, group, policy)
+            added += self._insert_ignore(t.outbox, dict(
+                idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
+                recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
+                state="pending", created_at=now, attempts=0, next_attempt_at=now))
+        return added
+
+    # --- roster ----------------------------------------------------------------------
+
+    def roster_entries(self, badge: str) -> list[RosterEntry]:
+        rows = self.conn.execute(select(t.roster).where(t.roster.c.badge == badge).order_by(t.roster.c.id)).mappings()
+        return [_roster_entry(r) for r in rows]
+
+    def roster_current(self) -> list[RosterEntry]:
+        rows = self.conn.execute(select(t.roster).where(t.roster.c.valid_to.is_(None)).order_by(t.roster.c.badge)).mappings()
+        return [_roster_entry(r) for r in rows]
+
+    def roster_replace(self, entries: Iterable[RosterEntry], *, now: datetime, actor: str, source: str, file_sha256: str) -> dict[str, list[str]]:
+        """Replace the roster as a whole. Unchanged lines keep their row (and so
+        their history); changed or removed lines are closed, never deleted."""
+        entries = list(entries)
+        load_id = self.conn.execute(insert(t.roster_loads).values(
+            loaded_at=now, actor=actor, source=source, file_sha256=file_sha256, officers=len(entries))).inserted_primary_key[0]
+        current = {e.badge: e for e in self.roster_current()}
+        incoming = {e.badge: e for e in entries}
+        changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "unchanged": []}
+        for badge, old in current.items():
+            new = incoming.get(badge)
+            if new is not None and _same_line(old, new):
+                changes["unchanged"].append(badge)
+                continue
+            self.conn.execute(update(t.roster).where(t.roster.c.badge == badge, t.roster.c.valid_to.is_(None))
+                              .values(valid_to=now, ended_by_load_id=load_id))
+            changes["removed" if new is None else "changed"].append(badge)
+        for badge, new in incoming.items():
+            if badge in current and badge in changes["unchanged"]:
+                continue
+            if badge not in current:
+                changes["added"].append(badge)
+            self.conn.execute(insert(t.roster).values(
+                badge=badge, name=new.name, certified_on=new.certified_on, expires_on=new.expires_on,
+                facility=new.facility, valid_from=now, load_id=load_id))
+        return changes
+
+
+def _same_line(a: RosterEntry, b: RosterEntry) -> bool:
+    return (a.name, a.certified_on, a.expires_on, a.facility) == (b.name, b.certified_on, b.expires_on, b.facility)
+
+
+def _roster_entry(r: RowMapping) -> RosterEntry:
+    return RosterEntry(badge=r["badge"], name=r["name"], certified_on=r["certified_on"], expires_on=r["expires_on"],
+                       facility=r["facility"], valid_from=r["valid_from"], valid_to=r["valid_to"])
+
+
+_CASE_FIELDS = (
+    "status_reason", "release_authorized_at", "release_reason", "t0", "anchor_rule", "deadline_at",
+    "release_order_at", "hold_authorized", "hold_started_at", "no_hold_reason", "served_at", "served_by",
+    "service_event_id", "copy_served_at", "copy_served_by", "copy_language", "expected_release_at", "lifted_at",
+    "release_ordered_at", "release_order_reason", "supervisors_paged_at", "overdue_alerted_at", "released_at",
+    "transferred_at", "transferred_to", "closed_at",
+)
+
+
+def _case_values(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
+    values = {name: getattr(case, name) for name in _CASE_FIELDS}
+    values["status"] = str(case.status)
+    values["last_reminder_mark_s"] = None if case.last_reminder_mark is None else int(case.last_reminder_mark.total_seconds())
+    values["next_due_at"] = case.next_due_at(policy) if case.is_open else None
+    values["updated_at"] = now
+    return values
+
+
+def _case_from_row(r: RowMapping) -> Case:
+    detainer = Detainer(
+        a_number=r["d_a_number"], ice_event_number=r["d_ice_event_number"], form=DetainerForm(r["d_form"]),
+        requests_custody=r["d_requests_custody"], issuing_office=r["d_issuing_office"], issued_at=r["d_issued_at"],
+        received_at=r["d_received_at"],
+        warrant_form=WarrantForm(r["d_warrant_form"]) if r["d_warrant_form"] else None,
+        warrant_number=r["d_warrant_number"], identity_verified=r["d_identity_verified"],
+        subject_name=r["d_subject_name"], subject_dob=r["d_subject_dob"], event_id=r["d_event_id"])
+    values = {name: r[name] for name in _CASE_FIELDS}
+    mark = r["last_reminder_mark_s"]
+    return Case(case_id=r["case_id"], booking_number=r["booking_number"], facility=r["facility"],
+                status=Status(r["status"]), opened_at=r["opened_at"], detainer=detainer, version=r["version"],
+                last_reminder_mark=None if mark is None else timedelta(seconds=mark), **values)

@@ -1,0 +1,82 @@
+"""Read models: a case as the operators and outside tools see it."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from models.case import Case
+from models.clock import iso_z
+from models.policy import Policy
+from models.store import SqlUnitOfWork
+
+
+def _local(instant: datetime | None, policy: Policy) -> str | None:
+    return None if instant is None else policy.local(instant).isoformat()
+
+
+def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
+    left = None
+    if case.deadline_at is not None and case.is_open and case.hold_authorized:
+        left = int((case.deadline_at - now).total_seconds())
+    return {
+        "case_id": case.case_id,
+        "booking_number": case.booking_number,
+        "facility": case.facility,
+        "status": str(case.status),
+        "status_reason": case.status_reason,
+        "t0": iso_z(case.t0),
+        "anchor_rule": case.anchor_rule,
+        "deadline_at": iso_z(case.deadline_at),
+        "deadline_local": _local(case.deadline_at, policy),
+        "release_order_at": iso_z(case.release_order_at),
+        "seconds_left": left,
+        "hold_authorized": case.hold_authorized,
+        "no_hold_reason": case.no_hold_reason,
+        "detainer_form": str(case.detainer.form),
+        "warrant_form": case.detainer.warrant_form and str(case.detainer.warrant_form),
+        "warrant_number": case.detainer.warrant_number,
+        "release_authorized_at": iso_z(case.release_authorized_at),
+        "served_at": iso_z(case.served_at),
+        "served_by": case.served_by,
+        "copy_served_at": iso_z(case.copy_served_at),
+        "release_ordered_at": iso_z(case.release_ordered_at),
+        "released_at": iso_z(case.released_at),
+        "transferred_at": iso_z(case.transferred_at),
+        "transferred_to": case.transferred_to,
+        "next_due_at": iso_z(case.next_due_at(policy)) if case.is_open else None,
+        "opened_at": iso_z(case.opened_at),
+        "warnings": case.warnings(),
+    }
+
+
+def case_detail(uow: SqlUnitOfWork, case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
+    view = case_summary(case, policy, now)
+    view["detainers"] = [{
+        "form": d["form"], "requests_custody": d["requests_custody"], "ice_event_number": d["ice_event_number"],
+        "issuing_office": d["issuing_office"], "issued_at": iso_z(d["issued_at"]), "received_at": iso_z(d["received_at"]),
+        "warrant_form": d["warrant_form"], "warrant_number": d["warrant_number"],
+        "identity_verified": d["identity_verified"], "event_id": d["event_id"],
+    } for d in uow.detainers_for_case(case.case_id)]
+    timeline: list[dict[str, Any]] = []
+    for row in uow.inbox_for_case(case.case_id):
+        timeline.append({"at": iso_z(row["occurred_at"]), "kind": "event", "type": row["type"], "event_id": row["event_id"],
+                         "received_at": iso_z(row["received_at"]), "sender": row["sender"], "outcome": row["outcome"]})
+    for row in uow.audit_for_case(case.case_id):
+        timeline.append({"at": iso_z(row["at"]), "kind": "action", "action": row["action"], "actor": row["actor"],
+                         "status_before": row["status_before"], "status_after": row["status_after"],
+                         "reason": row["reason"], "source_event_id": row["source_event_id"]})
+    timeline.sort(key=lambda item: (item["at"], item["kind"] == "action"))
+    view["timeline"] = timeline
+    return view
+
+
+def find_case(uow: SqlUnitOfWork, key: str) -> Case | None:
+    """By case id, or by booking number (the open case first, else the latest)."""
+    return uow.case_get(key) or uow.case_open_for(key) or uow.case_latest_for_booking(key)
+
+
+def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    cases = uow.cases_open()
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or far, c.case_id))
+    return [case_summary(c, policy, now) for c in cases]

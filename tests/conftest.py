@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.clock import FixedClock
+from models.db import make_engine, migrate
+from models.handlers import Core, load_roster
+from tests.builders import ROSTER_CSV, policy, utc
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(utc(2026, 3, 11, 12, 0))
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'custody.db'}"
+
+
+@pytest.fixture
+def make_core(db_url, clock):
+    engines = []
+
+    def build(pol=None, url: str | None = None, roster: str | None = ROSTER_CSV) -> Core:
+        engine = make_engine(url or db_url)
+        engines.append(engine)
+        migrate(engine)
+        core = Core(engine, pol or policy(), clock)
+        if roster:
+            saved = clock.now()
+            clock.set(utc(2026, 1, 1))
+            load_roster(core, roster, source="test", actor="test")
+            clock.set(saved)
+        return core
+
+    yield build
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def core(make_core) -> Core:
+    return make_core()
