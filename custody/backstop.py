@@ -19,7 +19,7 @@ class Backstop(threading.Thread):
         self.interval = interval
         self.error_backoff = error_backoff
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.passes = 0
         self.last_report: SweepReport | None = None
 
@@ -28,11 +28,11 @@ class Backstop(threading.Thread):
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             self._wake.clear()
             wait = self.interval
             try:

@@ -69,18 +69,16 @@ def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         try:
             raw: Any = json.loads(line)
         except (ValueError, RecursionError):
-            result = IngestResult(None, "rejected", f"line {number}: not valid JSON")
+            result = IngestResult(None, "rejected", "not valid JSON")
         else:
             result = ingest(core, raw, sender)
-        if result.event_id is None and result.result == "rejected" and not result.reason.startswith("line"):
-            result.reason = f"line {number}: {result.reason}"
         rejected += result.result == "rejected"
-        out.write((json.dumps(result.as_dict()) if args.json else result.line()) + "\n")
+        out.write((json.dumps({"line": number, **result.as_dict()}) if args.json else result.line(f"line {number}")) + "\n")
     return 1 if rejected else 0
 
 
 def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
-    with core.uow() as uow:
+    with core.uow(read_only=True) as uow:
         case = find_case(uow, args.id)
         if case is None:
             sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
@@ -111,7 +109,7 @@ def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_cases(core: Core, args: argparse.Namespace, out: TextIO) -> int:
-    with core.uow() as uow:
+    with core.uow(read_only=True) as uow:
         views = open_cases(uow, core.policy, core.clock.now())
     if args.json:
         out.write(json.dumps(views, indent=2) + "\n")
@@ -135,7 +133,7 @@ def cmd_roster_load(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_roster_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
-    with core.uow() as uow:
+    with core.uow(read_only=True) as uow:
         entries = uow.roster_current()
     today = core.clock.now().astimezone(core.policy.timezone).date()
     views = [{"badge": e.badge, "name": e.name, "certified_on": e.certified_on.isoformat(),

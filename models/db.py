@@ -42,7 +42,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers (WAL) need no lock and must not queue behind the backstop.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("custody_read_only") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

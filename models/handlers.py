@@ -36,8 +36,8 @@ class Core:
     clock: Clock
     on_commit: Callable[[str, str], None] | None = None  # (case_id, what) after a commit, e.g. wake the backstop
 
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+    def uow(self, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only)
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ class IngestResult:
     case_id: str | None = None
     outcome: str | None = None
 
-    def line(self) -> str:
-        label = self.event_id or "?"
+    def line(self, where: str = "?") -> str:
+        label = self.event_id or where
         if self.result == "rejected":
             return f"{label}: rejected: {self.reason}"
         tail = f" ({self.case_id})" if self.case_id else ""
@@ -283,15 +283,24 @@ class SweepReport:
 
 
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
-    """One pass of the deadline backstop, from the database alone: every case
-    with something due is advanced under compare-and-set, one transaction per
-    case, so a release order commits without waiting for the others and two
-    sweeps at once do each thing once."""
-    started = core.clock.now()
-    report = SweepReport(started)
-    with core.uow() as uow:
-        due = uow.due_case_ids(started)
-    for case_id in due:
+    """One pass of the deadline backstop, from the database alone."""
+    report = SweepReport(core.clock.now())
+    advance_cases(core, due_cases(core, report.started_at), actor, report)
+    with core.uow(read_only=True) as uow:
+        report.next_due_at = uow.next_due_instant()
+    return report
+
+
+def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
+    with core.uow(read_only=True) as uow:
+        return uow.due_cases(now)
+
+
+def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport) -> None:
+    """Advance each case under compare-and-set, one transaction per case, so a
+    release order commits without waiting for the others and two sweeps at once
+    do each thing once (the second finds it done, or loses the race and re-reads)."""
+    for case_id, was_due_at in due:
         report.examined += 1
         for _ in range(RETRIES):
             try:
@@ -302,6 +311,8 @@ def sweep(core: Core, actor: str = "backstop") -> SweepReport:
                     now = core.clock.now()
                     case.advance(now, core.policy)
                     transitions = [e for e in case.effects if isinstance(e, Transition)]
+                    if not case.effects and case.next_due_at(core.policy) == was_due_at:
+                        break  # another sweep did it already, and said when to come back
                     _persist(uow, core.policy, case, now, actor, None)
                     uow.commit()
                 report.actions += [SweepAction(case.case_id, case.booking_number, t.action, t.status_before and str(t.status_before),
@@ -310,9 +321,6 @@ def sweep(core: Core, actor: str = "backstop") -> SweepReport:
                 break
             except (ConcurrentUpdate, OperationalError):
                 continue
-    with core.uow() as uow:
-        report.next_due_at = uow.next_due_instant()
-    return report
 
 
 # --- the roster --------------------------------------------------------------------------

@@ -24,12 +24,15 @@ class ConcurrentUpdate(RuntimeError):
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, read_only: bool = False):
         self.engine = engine
+        self.read_only = read_only
         self.conn: Connection | None = None
 
     def __enter__(self) -> "SqlUnitOfWork":
         self.conn = self.engine.connect()
+        if self.read_only:
+            self.conn = self.conn.execution_options(custody_read_only=True)
         self._tx = self.conn.begin()
         return self
 
@@ -130,11 +133,11 @@ class SqlUnitOfWork:
     def cases_all(self) -> list[Case]:
         return [_case_from_row(r) for r in self.conn.execute(self._case_select()).mappings()]
 
-    def due_case_ids(self, now: datetime, limit: int = 1000) -> list[str]:
-        return list(self.conn.execute(
-            select(t.cases.c.case_id).where(t.cases.c.status.in_(OPEN), t.cases.c.next_due_at <= now)
+    def due_cases(self, now: datetime, limit: int = 10000) -> list[tuple[str, datetime]]:
+        return [tuple(r) for r in self.conn.execute(
+            select(t.cases.c.case_id, t.cases.c.next_due_at).where(t.cases.c.status.in_(OPEN), t.cases.c.next_due_at <= now)
             .order_by(t.cases.c.next_due_at).limit(limit)
-        ).scalars())
+        )]
 
     def next_due_instant(self) -> datetime | None:
         return self.conn.execute(

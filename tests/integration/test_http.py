@@ -1,0 +1,141 @@
+"""POST /events on a real `custody up` process, listening on loopback."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from tests.builders import detainer_event, lift_event, release_event
+from tests.integration.cli import ROOT, custody, custody_env, custody_json
+from tests.integration.test_cli import write_policy
+
+pytestmark = pytest.mark.slow
+
+TOKENS = {"jms": "jms-token-0123456789abcdefghij", "ice": "ice-token-0123456789abcdefghij"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def system(tmp_path):
+    senders = tmp_path / "senders.toml"
+    senders.write_text(
+        f'[[sender]]\nname = "jms"\ntoken = "{TOKENS["jms"]}"\nevents = ["release.authorized", "inmate.released"]\n\n'
+        f'[[sender]]\nname = "ice"\ntoken = "{TOKENS["ice"]}"\nevents = ["detainer.received", "detainer.lifted"]\n')
+    # A compressed policy: T0 + 60 s deadline, release ordered 50 s before it.
+    policy = write_policy(tmp_path, mode="detainer", limit="60s", service_grace="5s", reminder_marks=["55s"],
+                          release_order_lead="50s", page_supervisors_before="10s")
+    port = free_port()
+    env = custody_env(tmp_path, CUSTODY_SENDERS=str(senders), CUSTODY_POLICY=str(policy), CUSTODY_HTTP_PORT=str(port))
+    process = subprocess.Popen([sys.executable, "-m", "custody", "up"], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"custody up did not start:\n{process.stdout.read()}")
+            time.sleep(0.2)
+    yield base, env, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def post(base, body, token=None, **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{base}/events", json=body, headers=headers, timeout=30, **kwargs)
+
+
+def now():
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def test_no_token_or_a_wrong_token_is_401_and_stores_nothing(system):
+    base, env, _ = system
+    event = detainer_event("d1", "B1", now() - timedelta(hours=1))
+    assert post(base, event).status_code == 401
+    wrong = post(base, event, token="not-a-token-0123456789abcdef")
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 401
+    assert custody(env, "case", "show", "B1", check=False).returncode == 1
+    assert post(base, event, token=TOKENS["ice"]).status_code == 201
+
+
+def test_results_match_the_cli_contract(system):
+    base, env, _ = system
+    event = detainer_event("d1", "B1", now() - timedelta(hours=1))
+    first = post(base, event, token=TOKENS["ice"])
+    assert first.status_code == 201 and first.json()["result"] == "accepted" and first.json()["case_id"] == "2026-00001"
+    dup = post(base, event, token=TOKENS["ice"])
+    assert dup.status_code == 200 and dup.json()["result"] == "duplicate"
+    clash = post(base, {**event, "booking_number": "B2"}, token=TOKENS["ice"])
+    assert clash.status_code == 409 and clash.json()["reason"].startswith("event_id:")
+    bad = post(base, {**event, "event_id": "d2", "occurred_at": "2026-03-11T10:00:00"}, token=TOKENS["ice"])
+    assert bad.status_code == 422 and bad.json()["reason"].startswith("occurred_at:")
+    # The jail system cannot lift a detainer.
+    forbidden = post(base, lift_event("l1", "B1", now()), token=TOKENS["jms"])
+    assert forbidden.status_code == 403 and "may not send 'detainer.lifted'" in forbidden.json()["reason"]
+    assert custody_json(env, "case", "show", "B1")["status"] == "awaiting_release"
+
+
+def test_an_array_gets_one_result_per_event(system):
+    base, env, _ = system
+    t = now() - timedelta(hours=1)
+    batch = [detainer_event("d1", "B1", t, a_number="A000000001"), detainer_event("d2", "B2", t, a_number="A000000002"),
+             {"event_id": "x", "type": "nonsense"}]
+    response = post(base, batch, token=TOKENS["ice"])
+    assert response.status_code == 200
+    assert [r["result"] for r in response.json()["results"]] == ["accepted", "accepted", "rejected"]
+    assert len(custody_json(env, "cases")) == 2
+
+
+def test_malformed_bodies_get_a_4xx_with_a_reason(system):
+    base, _, _ = system
+    headers = {"Authorization": f"Bearer {TOKENS['ice']}", "Content-Type": "application/json"}
+    for body, status in ((b"{not json", 400), (b"\xff\xfe", 400), (b"[]", 400), (b"[" * 100000, 400),
+                         (b"x" * 1_100_000, 413)):
+        response = httpx.post(f"{base}/events", content=body, headers=headers, timeout=30)
+        assert response.status_code == status and response.json()["error"].startswith("body:"), body[:20]
+
+
+def test_up_runs_the_backstop_which_orders_release_on_time(system):
+    base, env, _ = system
+    t0 = now()
+    assert post(base, detainer_event("d1", "B1", t0 - timedelta(hours=1)), token=TOKENS["ice"]).status_code == 201
+    assert post(base, release_event("r1", "B1", t0), token=TOKENS["jms"]).status_code == 201
+    assert custody_json(env, "case", "show", "B1")["status"] == "held"
+    due = t0 + timedelta(seconds=10)  # deadline T0 + 60 s, release ordered 50 s before it
+    while datetime.now(timezone.utc) < due + timedelta(seconds=15):
+        view = custody_json(env, "case", "show", "B1")
+        if view["status"] == "release_ordered":
+            break
+        time.sleep(0.5)
+    assert view["status"] == "release_ordered"
+    ordered = datetime.fromisoformat(view["release_ordered_at"].replace("Z", "+00:00"))
+    assert due <= ordered < due + timedelta(seconds=2), (due, ordered)
+    assert [i["actor"] for i in view["timeline"] if i.get("action") == "release_ordered"] == ["backstop"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_everything_cleanly(system, stop):
+    _, _, process = system
+    process.send_signal(stop)
+    assert process.wait(timeout=20) == 0
+    assert "custody stopped" in process.stdout.read()
