@@ -108,10 +108,13 @@ class Case:
     # --- facts from the jail and ICE --------------------------------------------
 
     def authorize_release(self, at: datetime, reason: str, policy: Policy, now: datetime) -> None:
-        if self.status is not Status.AWAITING_RELEASE:
-            self._note("release_authorization_recorded", f"release authorisation at {iso_z(at)} recorded; the case was already {self.status}")
-            return
         at = as_utc(at)
+        if self.status is not Status.AWAITING_RELEASE:
+            if self.is_open and self.release_authorized_at is not None and at < self.release_authorized_at:
+                self._correct_t0_earlier(at, policy, now)
+            else:
+                self._note("release_authorization_recorded", f"release authorisation at {iso_z(at)} recorded; the case was already {self.status}")
+            return
         self.release_authorized_at = at
         self.release_reason = reason
         self.t0, kind = clock_anchor(policy, at, self.opened_at)
@@ -138,6 +141,27 @@ class Case:
         self._move(Status.RELEASE_AUTHORIZED, "release_authorized",
                    f"T0 {iso_z(self.t0)} ({reason}); a certified WSO must serve the warrant by {iso_z(service_due_by(at, policy))}",
                    Notice("serve-warrant", ("wso",), Urgency.WARNING))
+
+    def _correct_t0_earlier(self, at: datetime, policy: Policy, now: datetime) -> None:
+        """The jail reports an earlier release authorisation than the one we
+        anchored on: the person would have gone free sooner, so the clock moves
+        earlier (never later), and a service that is now outside the grace no
+        longer authorises the hold."""
+        self.release_authorized_at = at
+        self.t0, kind = clock_anchor(policy, at, self.opened_at)
+        self.anchor_rule = str(kind)
+        self.deadline_at = hold_deadline(self.t0, policy)
+        self.release_order_at = release_order_time(self.deadline_at, policy)
+        reason = f"earlier release authorisation at {iso_z(at)}: T0 moved to {iso_z(self.t0)}, deadline now {iso_z(self.deadline_at)}"
+        late_service = (policy.mode is Mode.WSO and self.served_at is not None
+                        and self.served_at > service_due_by(at, policy))
+        if self.status is Status.HELD and late_service:
+            self.hold_authorized = False
+            self.no_hold_reason = "the warrant was served after the grace counted from the corrected T0"
+            self.effects.append(Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING))
+            self._order_release(f"{reason}; {self.no_hold_reason}", now)
+            return
+        self._note("t0_corrected", reason, Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING))
 
     def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
         if problems:

@@ -36,6 +36,7 @@ _SUBJECTS = {
     "transferred-out": "Transferred to another agency",
     "pickup-after-close": "Pickup attempt after the case closed",
     "released": "Released from the jail",
+    "t0-corrected": "Release time corrected: earlier deadline",
 }
 
 

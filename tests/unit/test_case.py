@@ -256,3 +256,14 @@ def test_release_scheduled_gives_ice_advance_notice_and_flags_short_notice():
     case.schedule_release(RECEIVED + 10 * H, pol, now=RECEIVED)
     [short] = notices(case)
     assert short.urgency is Urgency.WARNING and short.mark != early.mark
+
+
+def test_an_earlier_release_time_reported_later_moves_the_deadline_earlier_never_later():
+    case, pol = held_case()
+    case.authorize_release(T0 + 2 * H, "bond_posted", pol, now=T0 + 3 * H)  # a later time: ignored
+    assert case.t0 == T0
+    case.authorize_release(T0 - 30 * M, "bond_posted", pol, now=T0 + 3 * H)
+    assert case.t0 == T0 - 30 * M and case.deadline_at == T0 - 30 * M + 48 * H
+    assert case.status is Status.HELD  # served at T0 + 20 min: still inside the grace from the new T0
+    case.authorize_release(T0 - 2 * H, "bond_posted", pol, now=T0 + 3 * H)
+    assert case.status is Status.RELEASE_ORDERED and not case.hold_authorized

@@ -76,3 +76,14 @@ def test_the_officer_form_has_no_field_for_citizenship_questions():
 def test_release_reason_must_be_one_of_the_contract():
     raw = release_event("r1", "B1", utc(2026, 3, 11, 10), reason="escaped")
     assert reject(raw).field == "reason"
+
+
+def test_the_reference_file_of_every_event_type_is_valid():
+    import json
+    from pathlib import Path
+
+    from models.events import EVENT_TYPES
+
+    lines = (Path(__file__).resolve().parents[2] / "examples" / "events.jsonl").read_text().splitlines()
+    events = [parse_event(json.loads(line), NOW) for line in lines]
+    assert {e.type for e in events} == set(EVENT_TYPES)
