@@ -110,7 +110,7 @@ class Case:
     def authorize_release(self, at: datetime, reason: str, policy: Policy, now: datetime) -> None:
         at = as_utc(at)
         if self.status is not Status.AWAITING_RELEASE:
-            if self.is_open and self.release_authorized_at is not None and at < self.release_authorized_at:
+            if self.release_authorized_at is not None and at < self.release_authorized_at:
                 self._correct_t0_earlier(at, policy, now)
             else:
                 self._note("release_authorization_recorded", f"release authorisation at {iso_z(at)} recorded; the case was already {self.status}")
@@ -161,7 +161,8 @@ class Case:
             self.effects.append(Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING))
             self._order_release(f"{reason}; {self.no_hold_reason}", now)
             return
-        self._note("t0_corrected", reason, Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING))
+        notices = (Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING),) if self.is_open else ()
+        self._note("t0_corrected", reason, *notices)
 
     def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
         if problems:

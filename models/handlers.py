@@ -148,7 +148,19 @@ def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor:
         return None, "kept: no case for this booking yet; it applies when a detainer arrives"
     _apply_to_case(uow, policy, case, event, now, replay=False)
     case.advance(now, policy)
+    if event.type == "release.authorized":
+        _correct_other_cases(uow, policy, case.case_id, event, now, actor)
     return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
+
+
+def _correct_other_cases(uow: SqlUnitOfWork, policy: Policy, done: str, event: Any, now: datetime, actor: str) -> None:
+    """T0 is a fact of the booking: an earlier release time corrects every case
+    of this booking that anchored on a later one, not only the current case."""
+    for other in uow.cases_for_booking(event.booking_number):
+        if other.case_id != done and other.release_authorized_at is not None and event.occurred_at < other.release_authorized_at:
+            other.authorize_release(event.occurred_at, str(event.reason), policy, now)
+            other.advance(now, policy)
+            _persist(uow, policy, other, now, actor, event.event_id)
 
 
 def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, now: datetime, *, replay: bool) -> None:

@@ -126,6 +126,11 @@ class SqlUnitOfWork:
         ).mappings().first()
         return _case_from_row(row) if row else None
 
+    def cases_for_booking(self, booking_number: str) -> list[Case]:
+        rows = self.conn.execute(self._case_select().where(t.cases.c.booking_number == booking_number)
+                                 .order_by(t.cases.c.opened_at)).mappings()
+        return [_case_from_row(r) for r in rows]
+
     def cases_open(self) -> list[Case]:
         rows = self.conn.execute(self._case_select().where(t.cases.c.status.in_(OPEN))).mappings()
         return [_case_from_row(r) for r in rows]

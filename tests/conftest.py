@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# `HYPOTHESIS_PROFILE=deep bash .ci/run` searches much harder than CI does.
+settings.register_profile("ci", max_examples=80)
+settings.register_profile("deep", max_examples=1500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from models.clock import FixedClock
 from models.db import make_engine, migrate

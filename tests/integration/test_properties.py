@@ -75,7 +75,7 @@ def histories(draw):
     return list(order) + ([order[0]] if duplicate and order else []), delays
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories(), mode=st.sampled_from(sorted(POLICIES)), sweep_after=offsets)
 def test_no_hold_past_its_time_and_none_without_authority(template, tmp_path, history, mode, sweep_after):
     events, delays = history
