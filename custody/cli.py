@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ def _left(seconds: int | None) -> str:
 def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     sender = _operator()
     rejected = 0
+    touched: list[str] = []
     for number, line in enumerate(_read(args.file).splitlines(), start=1):
         if not line.strip():
             continue
@@ -73,8 +75,24 @@ def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         else:
             result = ingest(core, raw, sender)
         rejected += result.result == "rejected"
+        if result.result == "accepted" and result.case_id:
+            touched.append(result.case_id)
         out.write((json.dumps({"line": number, **result.as_dict()}) if args.json else result.line(f"line {number}")) + "\n")
+    _tell_prefect(core, touched)
     return 1 if rejected else 0
+
+
+def _tell_prefect(core: Core, case_ids: list[str]) -> None:
+    """If the local Prefect is up, bring the touched case runs in line now;
+    otherwise the reconciler does it when Prefect is back. Nothing waits on it."""
+    if not case_ids or os.environ.get("CUSTODY_PREFECT") == "off":
+        return
+    from tasks.runs import prefect_reachable
+    if not prefect_reachable(timeout=1.0):
+        return
+    from tasks.sync import sync_case
+    for case_id in dict.fromkeys(case_ids):
+        sync_case(core, case_id)
 
 
 def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
@@ -164,7 +182,7 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from custody.up import run_up
-    return run_up(settings, host=args.host, port=args.port, out=out)
+    return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the system on this machine")
     up.add_argument("--host", help="address to listen on (default CUSTODY_HTTP_HOST or 127.0.0.1)")
     up.add_argument("--port", type=int, help="port of the event endpoint (default CUSTODY_HTTP_PORT or 8470)")
+    up.add_argument("--no-prefect", action="store_true", help="only the event endpoint and the backstop (no Prefect server or flows)")
     up.set_defaults(handler=None)
 
     p = sub.add_parser("ingest", help="validate and store events from a JSON Lines file ('-' for stdin)")
@@ -210,6 +229,7 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
         settings = Settings.from_env()
+        settings.apply_prefect_env()
         if args.command == "up":
             return cmd_up(settings, args, out)
         core = build_core(settings)

@@ -5,6 +5,8 @@ CUSTODY_DATABASE_URL  application database (default: SQLite in the data folder)
 CUSTODY_POLICY        jurisdiction policy file (default: the shipped policy)
 CUSTODY_SENDERS       bearer tokens of the systems that may send events
 CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
+CUSTODY_PREFECT_PORT  the local Prefect server's port (default 4200)
+PREFECT_API_URL / PREFECT_HOME           respected when set; else the local server
 """
 from __future__ import annotations
 
@@ -35,18 +37,16 @@ class Settings:
     senders_path: Path
     http_host: str
     http_port: int
+    prefect_port: int
+    prefect_api_url: str
+    prefect_home: Path
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         home = Path(env.get("CUSTODY_HOME") or PROJECT_ROOT / "data").resolve()
-        port_text = env.get("CUSTODY_HTTP_PORT", "8470")
-        try:
-            port = int(port_text)
-            if not 0 < port < 65536:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"CUSTODY_HTTP_PORT: {port_text!r} is not a TCP port") from None
+        port = _port(env, "CUSTODY_HTTP_PORT", "8470")
+        prefect_port = _port(env, "CUSTODY_PREFECT_PORT", "4200")
         return cls(
             home=home,
             database_url=env.get("CUSTODY_DATABASE_URL") or f"sqlite:///{home / 'custody.db'}",
@@ -54,7 +54,40 @@ class Settings:
             senders_path=Path(env.get("CUSTODY_SENDERS") or home / "senders.toml"),
             http_host=env.get("CUSTODY_HTTP_HOST", "127.0.0.1"),
             http_port=port,
+            prefect_port=prefect_port,
+            prefect_api_url=env.get("PREFECT_API_URL") or f"http://127.0.0.1:{prefect_port}/api",
+            prefect_home=Path(env.get("PREFECT_HOME") or home / "prefect"),
         )
+
+    def prefect_env(self) -> dict[str, str]:
+        """The Prefect settings every process of ours runs with (set before
+        Prefect is imported, so the CLI, the server and the served flows agree)."""
+        return {
+            "PREFECT_HOME": str(self.prefect_home),
+            "PREFECT_API_URL": self.prefect_api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LOG_PRINTS": "false",
+            # A resumed case run starts within seconds, not the default ten.
+            "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "3"),
+            "CUSTODY_HOME": str(self.home),
+            "CUSTODY_DATABASE_URL": self.database_url,
+            "CUSTODY_POLICY": str(self.policy_path),
+        }
+
+    def apply_prefect_env(self) -> None:
+        for key, value in self.prefect_env().items():
+            os.environ.setdefault(key, value)
+
+
+def _port(env: dict[str, str], name: str, default: str) -> int:
+    text = env.get(name, default)
+    try:
+        port = int(text)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a TCP port") from None
+    return port
 
 
 # --- the systems that send events, and their tokens ------------------------------------

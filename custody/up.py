@@ -1,11 +1,18 @@
-"""`custody up`: everything on one machine, in one supervised process.
+"""`custody up`: everything on one machine, supervised by one process.
 
-Now: the HTTP event endpoint and the database backstop. The backstop runs here
-regardless of Prefect, so a release is ordered on time whatever else is down."""
+- the Prefect server with its UI, and the served deployments (case runs, hold
+  steps, the backstop and reconciler on an interval), restarted if they die;
+- the HTTP event endpoint;
+- the database backstop, in this process: it needs nothing but the database,
+  so a release is ordered on time even while Prefect is down;
+- the bridge that creates and wakes case runs after each commit, and catches
+  Prefect up with the database when it returns."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from typing import TextIO
 
 import uvicorn
@@ -13,43 +20,76 @@ import uvicorn
 from custody.backstop import Backstop
 from custody.config import Settings, load_senders, write_default_senders
 from custody.http import create_app
+from custody.supervisor import Child, Supervisor
 from custody.wiring import build_core
 from models.durations import format_duration
 
 
-def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextIO) -> int:
+def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextIO, with_prefect: bool = True) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     host = host or settings.http_host
     port = port or settings.http_port
-    backstop_holder: list[Backstop] = []
-    core = build_core(settings, on_commit=lambda case_id, what: backstop_holder and backstop_holder[0].poke())
+    listeners: list = []
+    core = build_core(settings, on_commit=lambda case_id, what: [listen(case_id, what) for listen in listeners])
     if not settings.senders_path.exists():
         write_default_senders(settings.senders_path)
         out.write(f"created sender tokens in {settings.senders_path} (give each sending system its own)\n")
     senders = load_senders(settings.senders_path)
 
     backstop = Backstop(core)
-    backstop_holder.append(backstop)
+    listeners.append(backstop.poke)
     backstop.start()
 
-    server = uvicorn.Server(uvicorn.Config(create_app(core, senders), host=host, port=port, log_level="info",
-                                           access_log=False, lifespan="off"))
+    supervisor = bridge = None
+    ui = "not started (--no-prefect)"
+    if with_prefect:
+        from custody.bridge import PrefectBridge
+
+        env = {**os.environ, **settings.prefect_env()}
+        logs = settings.home / "logs"
+        server = Child("prefect-server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                          "--port", str(settings.prefect_port)], env, logs / "prefect-server.log",
+                       health_url=f"{settings.prefect_api_url}/health")
+        served = Child("prefect-serve", [sys.executable, "-m", "deployments.serve"], env, logs / "prefect-serve.log")
+        out.write("starting the Prefect server...\n")
+        out.flush()
+        server.start()
+        if not server.wait_healthy(120):
+            out.write(f"the Prefect server did not become healthy; see {server.log_path}. "
+                      "The endpoint and the backstop run anyway; Prefect is retried.\n")
+        served.start()
+        supervisor = Supervisor([server, served])
+        supervisor.start()
+        bridge = PrefectBridge(core)
+        listeners.append(bridge.notify)
+        bridge.start()
+        ui = settings.prefect_api_url.removesuffix("/api")
+
+    server_http = uvicorn.Server(uvicorn.Config(create_app(core, senders), host=host, port=port, log_level="info",
+                                                access_log=False, lifespan="off"))
     out.write(
         f"custody up: policy {core.policy.name} ({core.policy.mode}, limit {format_duration(core.policy.hold_limit)}, {core.policy.timezone.key})\n"
-        f"  database        {core.engine.url.render_as_string(hide_password=True)}\n"
+        f"  Prefect UI      {ui}\n"
         f"  event endpoint  http://{host}:{port}/events  (bearer tokens: {settings.senders_path})\n"
-        f"  backstop        running: wakes at each due instant, at least every minute\n"
+        f"  database        {core.engine.url.render_as_string(hide_password=True)}\n"
+        f"  backstop        running here: wakes at each due instant, at least every minute\n"
         f"Ctrl-C stops everything.\n")
     out.flush()
     # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal once it has
     # shut down; both end here as KeyboardInterrupt so the cleanup below runs.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server.run()
+        server_http.run()
     except KeyboardInterrupt:
         pass
     finally:
-        backstop.stop()
+        for part in (bridge, backstop):
+            if part is not None:
+                part.stop()
+        if supervisor is not None:
+            supervisor.stop()
         backstop.join(timeout=10)
         core.engine.dispose()
     out.write("custody stopped\n")

@@ -199,3 +199,12 @@ outbox = Table(
 )
 Index("ix_outbox_state_next_attempt_at", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_cases_status_next_due_at", cases.c.status, cases.c.next_due_at)
+
+case_runs = Table(
+    "case_runs", metadata,
+    Column("case_id", String(32), primary_key=True),
+    Column("flow_run_id", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("synced_version", Integer, nullable=False),
+    Column("last_error", Text),
+)

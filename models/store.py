@@ -215,6 +215,32 @@ class SqlUnitOfWork:
                 state="pending", created_at=now, attempts=0, next_attempt_at=now))
         return added
 
+    # --- the Prefect runs that mirror cases ---------------------------------------------
+
+    def case_run_get(self, case_id: str) -> RowMapping | None:
+        return self.conn.execute(select(t.case_runs).where(t.case_runs.c.case_id == case_id)).mappings().first()
+
+    def case_run_record(self, case_id: str, flow_run_id: str | None, now: datetime, error: str | None = None) -> None:
+        self._insert_ignore(t.case_runs, dict(case_id=case_id, flow_run_id=None, created_at=now, synced_version=0))
+        values: dict[str, Any] = {"last_error": error}
+        if flow_run_id is not None:
+            values["flow_run_id"] = flow_run_id
+        self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id).values(**values))
+
+    def case_run_synced(self, case_id: str, version: int) -> None:
+        self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id, t.case_runs.c.synced_version < version)
+                          .values(synced_version=version))
+
+    def cases_out_of_sync(self, limit: int = 500) -> list[RowMapping]:
+        """Cases whose run is missing or has not seen the latest version."""
+        c, r = t.cases, t.case_runs
+        return list(self.conn.execute(
+            select(c.c.case_id, c.c.facility, c.c.version, c.c.status, r.c.flow_run_id, r.c.synced_version)
+            .select_from(c.outerjoin(r, r.c.case_id == c.c.case_id))
+            .where(or_(r.c.case_id.is_(None), r.c.flow_run_id.is_(None), r.c.synced_version < c.c.version))
+            .order_by(c.c.next_due_at, c.c.case_id).limit(limit)
+        ).mappings())
+
     # --- roster ----------------------------------------------------------------------
 
     def roster_entries(self, badge: str) -> list[RosterEntry]:

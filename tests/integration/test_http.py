@@ -36,7 +36,7 @@ def system(tmp_path):
                           release_order_lead="50s", page_supervisors_before="10s")
     port = free_port()
     env = custody_env(tmp_path, CUSTODY_SENDERS=str(senders), CUSTODY_POLICY=str(policy), CUSTODY_HTTP_PORT=str(port))
-    process = subprocess.Popen([sys.executable, "-m", "custody", "up"], env=env, cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "custody", "up", "--no-prefect"], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -1,0 +1,40 @@
+"""One machine: serve every deployment from one process (`python -m deployments.serve`).
+
+`custody up` starts this process and restarts it if it dies. The case and hold
+step deployments have no schedule (runs are created per case); the backstop
+and the reconciler run every minute (the pickup poll is the reconciler's pass:
+at most one minute, never longer than the policy's interval)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import serve
+
+from flows.backstop import backstop, reconcile_runs
+from flows.case import case_flow
+from flows.hold_step import hold_step
+
+BACKSTOP_INTERVAL = timedelta(seconds=60)
+
+
+def deployments(interval: timedelta = BACKSTOP_INTERVAL):
+    from tasks.context import core
+
+    poll = min(interval, core().policy.pickup_poll_interval)
+    return [
+        case_flow.to_deployment(name="case", tags=["custody"], description="One run per detainer case."),
+        hold_step.to_deployment(name="hold-step", tags=["custody"], description="A reminder, release order or deadline of one hold."),
+        backstop.to_deployment(name="backstop", interval=interval, tags=["custody", "backstop"],
+                               description="Orders every due release from the database alone."),
+        reconcile_runs.to_deployment(name="reconcile", interval=poll, tags=["custody"],
+                                     description="Brings case runs in line with the database (and polls for pickup)."),
+    ]
+
+
+def main() -> None:
+    # Schedules stay active across restarts: the backstop must not wait for a human to unpause it.
+    serve(*deployments(), limit=8, print_starting_message=True, pause_on_shutdown=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The case flow: one run per case, read top to bottom like the process.
+
+The database is the truth; this run is its visible, driven mirror. Every time
+it wakes it starts from the top (Prefect re-executes suspended flows), re-reads
+the case, and goes to the wait that the case's status calls for. Nothing before
+a wait has an effect that repeating could double: reads, idempotent scheduling,
+and a form turned into an event with a deterministic id."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, suspend_flow_run
+from prefect.input import RunInput
+from pydantic import Field, ValidationError
+
+from tasks.case_tasks import mark_synced, parse_instant, read_case, record_service
+from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
+
+TERMINAL = {"transferred", "released", "closed"}
+MAX_WAKES_PER_EXECUTION = 50
+WAITING_FOR = {
+    "awaiting_release": "the release authorisation from the jail",
+    "release_authorized": "the WSO's service of the warrant",
+    "held": "ICE pickup, or the release order at its time",
+    "release_ordered": "the release desk's confirmation that the person has left",
+}
+
+
+class WarrantServiceForm(RunInput):
+    """What a certified WSO reports after serving the ICE warrant. Every field is
+    required: an empty form cannot resume the run. There is deliberately no
+    field about birthplace, citizenship or alienage: WSOs may not ask."""
+    officer_badge: str = Field(min_length=1, max_length=128, description="Your WSO badge number, as on the roster")
+    warrant_number: str = Field(min_length=1, max_length=128, description="The number of the I-200 or I-205 you served")
+    served_at: datetime = Field(description="When you served it (jail local time unless you give an offset)")
+    served_inside_facility: bool = Field(description="I served the warrant inside this jail's facility")
+
+
+def form_description(view: dict[str, Any], refusal: str | None) -> str:
+    lines = [
+        f"## Serve the ICE warrant: case {view['case_id']}",
+        "",
+        f"* **Booking number:** {view['booking_number']} (facility {view['facility']})",
+        f"* **Warrant:** {view['warrant_form'] or '-'} {view['warrant_number'] or '(none on file)'}",
+        f"* **T0 (release authorised):** {view['t0']}",
+        f"* **Hold deadline:** {view['deadline_local']} ({view['deadline_at']})",
+        "",
+        "Serve only inside the jail. Do not ask about birthplace, citizenship or immigration status.",
+    ]
+    if refusal:
+        lines += ["", f"**The last report was refused:** {refusal}. Please correct it and submit again."]
+    return "\n".join(lines)
+
+
+def service_event(view: dict[str, Any], form: WarrantServiceForm, key: str, timezone_name: str) -> dict[str, Any]:
+    served_at = form.served_at
+    if served_at.tzinfo is None:
+        from zoneinfo import ZoneInfo
+        served_at = served_at.replace(tzinfo=ZoneInfo(timezone_name))
+    return {
+        "event_id": f"form-{view['case_id']}-{key}", "type": "warrant.served",
+        "occurred_at": served_at.isoformat(), "booking_number": view["booking_number"],
+        "facility": view["facility"], "officer_badge": form.officer_badge.strip(),
+        "warrant_number": form.warrant_number.strip(), "location": view["facility"],
+    }
+
+
+@flow(name="custody-case", flow_run_name="case-{case_id}", persist_result=False)
+def case_flow(case_id: str) -> str:
+    from tasks.context import core
+
+    logger = get_run_logger()
+    timezone_name = core().policy.timezone.key
+    attempt = 0
+    refusal: str | None = None
+    while True:
+        view = read_case(case_id)
+        mark_synced(case_id, view["version"])
+        status = view["status"]
+        if status in TERMINAL:
+            cancelled = cancel_scheduled_for_case(case_id)
+            logger.info("case %s ended %s (%s); %d scheduled step(s) cancelled", case_id, status, view["status_reason"], cancelled)
+            return f"{status}: {view['status_reason'] or ''}".strip()
+        for step, at in view["hold_steps"]:
+            schedule_hold_step(case_id, step, parse_instant(at), view["facility"])
+
+        # Prefect keys allow lowercase letters, digits and dashes only.
+        key = f"{status.replace('_', '-')}-v{view['version']}-{attempt}"
+        attempt += 1
+        if attempt > MAX_WAKES_PER_EXECUTION:
+            raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")
+        if status == "release_authorized" and view["mode"] == "wso":
+            logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
+            try:
+                form = suspend_flow_run(
+                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal)),
+                    key=key, timeout=None)
+            except ValidationError as exc:
+                # This wait was woken without a form (the case moved on): re-read.
+                logger.warning("case %s: wait %s ended without a form (%s)", case_id, key, exc.error_count())
+                continue
+            if not form.served_inside_facility:
+                refusal = "served_inside_facility: a warrant may be served only inside this jail"
+                continue
+            result = record_service(case_id, service_event(view, form, key, timezone_name))
+            if result["result"] == "rejected":
+                refusal = result["reason"]
+                logger.warning("case %s: service refused: %s", case_id, refusal)
+            continue
+        logger.info("case %s is %s: waiting for %s", case_id, status, WAITING_FOR.get(status, "a change"))
+        suspend_flow_run(key=key, timeout=None)

@@ -1,0 +1,71 @@
+"""Prefect tasks: each one unit of work on the core, in one transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models.clock import iso_z
+from models.handlers import Sender, SweepReport, advance_cases, ingest
+from models.views import case_summary
+from tasks.context import core
+
+
+@task(name="read-case", cache_policy=NO_CACHE)
+def read_case(case_id: str) -> dict[str, Any]:
+    c = core()
+    with c.uow(read_only=True) as uow:
+        case = uow.case_get(case_id)
+        if case is None:
+            raise ValueError(f"case {case_id} is not in the database")
+        view = case_summary(case, c.policy, c.clock.now())
+    view["version"] = case.version
+    view["mode"] = str(c.policy.mode)
+    view["hold_steps"] = _hold_steps(case, c.policy) if case.hold_authorized and case.is_open else []
+    return view
+
+
+def _hold_steps(case, policy) -> list[tuple[str, str]]:
+    """The instants at which the hold has something due, as named future runs."""
+    steps = [(f"reminder-{_label(m)}", case.deadline_at - m) for m in policy.reminder_marks]
+    steps += [("release-order", case.release_order_at),
+              ("page-supervisors", case.deadline_at - policy.page_supervisors_before),
+              ("deadline", case.deadline_at)]
+    return [(name, iso_z(at)) for name, at in steps]
+
+
+def _label(delta) -> str:
+    from models.durations import format_duration
+    return format_duration(delta)
+
+
+@task(name="mark-synced", cache_policy=NO_CACHE)
+def mark_synced(case_id: str, version: int) -> None:
+    with core().uow() as uow:
+        uow.case_run_synced(case_id, version)
+        uow.commit()
+
+
+@task(name="record-warrant-service", cache_policy=NO_CACHE)
+def record_service(case_id: str, event: dict[str, Any], officer_form_sender: str = "prefect-ui") -> dict[str, Any]:
+    """The officer's form becomes a `warrant.served` event with a deterministic
+    id, so a re-executed flow records the same service once ("duplicate")."""
+    return ingest(core(), event, Sender(officer_form_sender, frozenset({"warrant.served"}))).as_dict()
+
+
+@task(name="advance-case", cache_policy=NO_CACHE)
+def advance_case(case_id: str, actor: str) -> list[dict[str, Any]]:
+    c = core()
+    with c.uow(read_only=True) as uow:
+        case = uow.case_get(case_id)
+        due = case.next_due_at(c.policy) if case and case.is_open else None
+    report = SweepReport(c.clock.now())
+    if due is not None:
+        advance_cases(c, [(case_id, due)], actor, report)
+    return [a.__dict__ for a in report.actions]
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,95 @@
+"""Talking to the Prefect API about the runs that mirror cases: create a case's
+run, wake it when the database moved, schedule and cancel its hold steps.
+
+Every call here is idempotent (idempotency keys, state checks), because the
+bridge, the reconciler and re-executed flows may all make the same call."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.states import Cancelled, Scheduled
+
+CASE_DEPLOYMENT = "custody-case/case"
+HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"
+
+log = logging.getLogger("custody.runs")
+
+
+def case_tag(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+def create_case_run(case_id: str, facility: str) -> str:
+    """One run per case: the idempotency key makes a second call return the first run."""
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(CASE_DEPLOYMENT)
+        run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
+            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}")
+        return str(run.id)
+
+
+def run_state(flow_run_id: str) -> StateType | None:
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        return run.state.type if run.state else None
+
+
+def wake_case_run(flow_run_id: str) -> str:
+    """Bring a waiting run back to re-read the database. A run suspended for the
+    officer's form cannot be resumed without input; once the case no longer
+    needs that input it is rescheduled instead. A crashed or failed run of an
+    open case is rescheduled too: it re-runs from the top and catches up."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        state = run.state.type if run.state else None
+        if state is StateType.PAUSED:
+            result = client.resume_flow_run(run.id)
+            if result.status is SetStateStatus.ACCEPT:
+                return "resumed"
+            client.set_flow_run_state(run.id, Scheduled(), force=True)
+            return "rescheduled"
+        if state in (StateType.CRASHED, StateType.FAILED):
+            client.set_flow_run_state(run.id, Scheduled(), force=True)
+            return "restarted"
+        return f"left {state.value.lower() if state else 'unknown'}"
+
+
+def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str) -> str:
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(HOLD_STEP_DEPLOYMENT)
+        run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"case_id": case_id, "step": step, "at": at.isoformat()}, name=f"case-{case_id}-{step}",
+            tags=[case_tag(case_id), f"facility-{facility}", "hold-step"],
+            idempotency_key=f"custody-hold-{case_id}-{step}-{at.isoformat()}", state=Scheduled(scheduled_time=at))
+        return str(run.id)
+
+
+def cancel_scheduled_for_case(case_id: str) -> int:
+    """A pickup, a lift or a release ends the hold: what was scheduled for it goes."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[case_tag(case_id), "hold-step"]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+        for run in runs:
+            client.set_flow_run_state(run.id, Cancelled(message="the hold ended"), force=True)
+        return len(runs)
+
+
+def prefect_reachable(timeout: float = 2.0) -> bool:
+    try:
+        with get_client(sync_client=True, httpx_settings={"timeout": timeout}) as client:
+            return client.api_healthcheck() is None
+    except Exception:
+        return False

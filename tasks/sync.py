@@ -1,0 +1,65 @@
+"""Bringing Prefect in line with the database, never the other way round."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import StateType
+
+from models.handlers import Core
+from tasks.runs import create_case_run, run_state, wake_case_run
+
+log = logging.getLogger("custody.sync")
+OPEN = {"awaiting_release", "release_authorized", "held", "release_ordered"}
+
+
+def sync_case(core: Core, case_id: str) -> str:
+    """Create the case's run if it has none; wake it if it has not seen the
+    latest version of the case. Safe to call from anywhere, any number of times."""
+    with core.uow(read_only=True) as uow:
+        case = uow.case_get(case_id)
+        run = uow.case_run_get(case_id)
+    if case is None:
+        return "no such case"
+    try:
+        if run is None or run["flow_run_id"] is None:
+            flow_run_id = create_case_run(case_id, case.facility)
+            with core.uow() as uow:
+                uow.case_run_record(case_id, flow_run_id, core.clock.now())
+                uow.commit()
+            return "created"
+        if run["synced_version"] >= case.version:
+            return "in step"
+        state = run_state(run["flow_run_id"])
+        if state in (StateType.COMPLETED, StateType.CANCELLED) and not case.is_open:
+            with core.uow() as uow:
+                uow.case_run_synced(case_id, case.version)  # nothing left to mirror
+                uow.commit()
+            return "finished"
+        if state in (StateType.CRASHED, StateType.FAILED) and not case.is_open:
+            return "finished"
+        return wake_case_run(run["flow_run_id"])
+    except Exception as exc:  # Prefect down: the database keeps the truth; retry later
+        with core.uow() as uow:
+            uow.case_run_record(case_id, None, core.clock.now(), error=f"{type(exc).__name__}: {exc}"[:500])
+            uow.commit()
+        log.warning("case %s: Prefect not reachable (%s); the reconciler will catch up", case_id, exc)
+        return "deferred"
+
+
+def reconcile(core: Core, limit: int = 500) -> dict[str, Any]:
+    with core.uow(read_only=True) as uow:
+        lagging = uow.cases_out_of_sync(limit)
+    outcomes: dict[str, int] = {}
+    for row in lagging:
+        outcome = sync_case(core, row["case_id"])
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return {"examined": len(lagging), "outcomes": outcomes}
+
+
+@task(name="sync-case-run", cache_policy=NO_CACHE)
+def sync_case_task(case_id: str) -> str:
+    from tasks.context import core
+    return sync_case(core(), case_id)
