@@ -1,0 +1,244 @@
+"""The whole system as `custody up` runs it: a real Prefect server, the served
+deployments, the event endpoint and the backstop, with a compressed policy
+(deadline T0 + 100 s, release ordered at T0 + 60 s, service grace 45 s)."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.builders import detainer_event, lift_event, release_event, transfer_event
+from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
+from tests.integration.test_cli import write_policy
+from tests.integration.test_http import free_port
+
+pytestmark = pytest.mark.slow
+
+POLICY = dict(mode="wso", limit="100s", service_grace="45s", reminder_marks=["70s"], release_order_lead="40s",
+              page_supervisors_before="20s", pickup_poll_interval="60s")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    home = tmp_path_factory.mktemp("live")
+    prefect_port, http_port = free_port(), free_port()
+    env = custody_env(home, CUSTODY_POLICY=str(write_policy(home, **POLICY)), CUSTODY_HTTP_PORT=str(http_port),
+                      CUSTODY_PREFECT_PORT=str(prefect_port), PREFECT_RUNNER_POLL_FREQUENCY="2")
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_HOME", None)
+    custody(env, "roster", "load", str(ROOT / "examples" / "roster.csv"))
+    up = subprocess.Popen([sys.executable, "-m", "custody", "up"], env=env, cwd=ROOT, stdout=open(home / "up.log", "w"),
+                          stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        try:
+            wait_for(lambda: deployments_ready(), 150, "the served deployments", home)
+            yield {"env": env, "home": home, "db": home / "custody.db", "prefect_port": prefect_port, "up": up}
+        finally:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+
+
+def deployments_ready() -> bool:
+    from prefect.client.orchestration import get_client
+    try:
+        with get_client(sync_client=True) as client:
+            for name in ("custody-case/case", "custody-hold-step/hold-step", "custody-backstop/backstop"):
+                client.read_deployment_by_name(name)
+        return True
+    except Exception:
+        return False
+
+
+def wait_for(predicate, timeout, what, home=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    log = (home / "up.log").read_text()[-3000:] if home else ""
+    raise AssertionError(f"timed out waiting for {what}\n{log}")
+
+
+def now():
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def db(live, sql, *args):
+    with sqlite3.connect(live["db"]) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def run_of(live, case_id):
+    from prefect.client.orchestration import get_client
+    rows = db(live, "select flow_run_id from case_runs where case_id = ?", case_id)
+    if not rows or rows[0][0] is None:
+        return None
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(rows[0][0])
+
+
+def runs_tagged(case_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"case-{case_id}"])))
+
+
+def waiting_for_form(live, case_id, attempt=None):
+    run = run_of(live, case_id)
+    if run is None or run.state.name != "Suspended" or not run.state.state_details.run_input_keyset:
+        return None
+    keyset = run.state.state_details.run_input_keyset
+    if attempt is not None and not keyset["response"].endswith(f"-{attempt}-response"):
+        return None
+    return run, keyset
+
+
+def resume(run_id, run_input):
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        return client.resume_flow_run(run_id, run_input=run_input)
+
+
+def description(run_id, keyset):
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run_input(run_id, keyset["description"])
+
+
+def ingest(live, *events):
+    out = custody(live["env"], "ingest", "-", stdin=jsonl(*events)).stdout
+    return out.splitlines()
+
+
+def case_id_of(line: str) -> str:
+    return line.split("(")[1].rstrip(")")
+
+
+def form(badge="W-1024", warrant="W-77", served_at=None, inside=True):
+    return {"officer_badge": badge, "warrant_number": warrant,
+            "served_at": (served_at or now()).isoformat(), "served_inside_facility": inside}
+
+
+def test_one_run_per_case_named_and_tagged_at_creation(live):
+    t = now()
+    [line] = ingest(live, detainer_event("a-d1", "PA-1", t - timedelta(minutes=5), a_number="A300000001"))
+    case_id = case_id_of(line)
+    run = wait_for(lambda: run_of(live, case_id), 30, "the case run")
+    assert run.name == f"case-{case_id}"
+    assert {f"case-{case_id}", "facility-RCJ"} <= set(run.tags)
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended", 60, "the run to wait for release")
+    ingest(live, detainer_event("a-d2", "PA-1", t - timedelta(minutes=4), a_number="A300000001"),
+           detainer_event("a-d3", "PA-1", t - timedelta(minutes=3), a_number="A300000001", event_number="EV7"))
+    from tasks.runs import create_case_run
+    assert create_case_run(case_id, "RCJ") == str(run.id)  # the idempotency key returns the same run
+    time.sleep(3)
+    assert [r.name for r in runs_tagged(case_id)] == [f"case-{case_id}"]
+
+
+def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(live):
+    t = now()
+    lines = ingest(live, detainer_event("b-d1", "PB-1", t - timedelta(hours=1), a_number="A300000002"),
+                   release_event("b-r1", "PB-1", t))
+    case_id = case_id_of(lines[0])
+    run, keyset = wait_for(lambda: waiting_for_form(live, case_id), 40, "the officer's form")
+    shown = description(run.id, keyset)
+    assert case_id in shown and "PB-1" in shown and "Hold deadline" in shown
+
+    # An empty form cannot resume the run: the server refuses it against the schema.
+    assert resume(run.id, {}).status.value == "REJECT"
+    assert resume(run.id, {"officer_badge": "", "warrant_number": "W-77", "served_at": now().isoformat(),
+                           "served_inside_facility": True}).status.value == "REJECT"
+    # A badge not on the roster is refused with the reason, and the form is asked again.
+    assert resume(run.id, form(badge="W-9999")).status.value == "ACCEPT"
+    run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=1), 40, "the form asked again")
+    assert "not on the WSO roster" in description(run.id, keyset)
+    # An expired certification (W-1040 expired 2025-12-31) is refused too.
+    assert resume(run.id, form(badge="W-1040")).status.value == "ACCEPT"
+    run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=2), 40, "the form asked a third time")
+    assert "not certified" in description(run.id, keyset)
+    assert resume(run.id, form()).status.value == "ACCEPT"
+
+    view = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "held" and v, 40, "the hold")
+    assert view["served_by"] == "W-1024"
+    steps = wait_for(lambda: sorted(r.name for r in runs_tagged(case_id) if "hold-step" in r.tags), 30, "hold steps")
+    assert steps == sorted(f"case-{case_id}-{s}" for s in ("reminder-1m10s", "release-order", "page-supervisors", "deadline"))
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and not r.state.state_details.run_input_keyset,
+             40, "the run to wait during the hold")
+
+    # Re-running the flow from the top repeats no side effect.
+    counts = lambda: (db(live, "select count(*) from audit_trail where case_id = ?", case_id),
+                      db(live, "select count(*) from outbox where case_id = ?", case_id),
+                      db(live, "select count(*) from event_inbox where case_id = ? and event_id like 'form-%'", case_id))
+    before = counts()
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Scheduled(), force=True)
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended"
+             and db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] >= view_version(live, case_id),
+             40, "the re-executed run to wait again")
+    time.sleep(2)
+    assert counts() == before
+    assert before[2] == [(1,)]  # the accepted form, recorded once
+
+    ingest(live, transfer_event("b-x1", "PB-1", now()))
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 40, "the run to finish")
+    states = {r.name: r.state.type.value for r in runs_tagged(case_id) if "hold-step" in r.tags}
+    assert "SCHEDULED" not in states.values()
+    assert states[f"case-{case_id}-deadline"] == "CANCELLED"
+
+
+def view_version(live, case_id):
+    return db(live, "select version from cases where case_id = ?", case_id)[0][0]
+
+
+def test_lift_and_notify_only_end_their_runs(live):
+    t = now()
+    lifted = case_id_of(ingest(live, detainer_event("c-d1", "PC-1", t - timedelta(hours=1), a_number="A300000003"))[0])
+    notify = case_id_of(ingest(live, detainer_event("c-d2", "PC-2", t - timedelta(hours=1), a_number="A300000004", form="I-247G"))[0])
+    wait_for(lambda: (r := run_of(live, lifted)) and r.state.name == "Suspended", 40, "the run of the case to lift")
+    ingest(live, lift_event("c-l1", "PC-1", now()), release_event("c-r2", "PC-2", now()))
+    for case_id, status in ((lifted, "closed"), (notify, "closed")):
+        run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 60, f"{case_id} to end")
+        assert custody_json(live["env"], "case", "show", case_id)["status"] == status
+
+
+def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catches_up(live):
+    t0 = now() - timedelta(seconds=20)
+    lines = ingest(live, detainer_event("d-d1", "PD-1", t0 - timedelta(hours=1), a_number="A300000005"),
+                   release_event("d-r1", "PD-1", t0))
+    case_id = case_id_of(lines[0])
+    run, _ = wait_for(lambda: waiting_for_form(live, case_id), 40, "the officer's form")
+    assert resume(run.id, form(served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
+    view = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "held" and v, 40, "the hold")
+
+    server = subprocess.run(["pgrep", "-f", f"prefect server start --host 127.0.0.1 --port {live['prefect_port']}"],
+                            capture_output=True, text=True).stdout.split()
+    assert server, "the Prefect server process"
+    for pid in server:
+        os.kill(int(pid), signal.SIGKILL)
+
+    order_at = datetime.fromisoformat(view["release_order_at"].replace("Z", "+00:00"))
+    deadline = datetime.fromisoformat(view["deadline_at"].replace("Z", "+00:00"))
+    assert now() < order_at, "the server went down before the release-order time"
+    ordered = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "release_ordered" and v,
+                       (order_at - now()).total_seconds() + 30, "the release order")
+    ordered_at = datetime.fromisoformat(ordered["release_ordered_at"].replace("Z", "+00:00"))
+    assert order_at <= ordered_at < order_at + timedelta(seconds=3) and ordered_at < deadline
+
+    # Prefect comes back (the supervisor restarts it) and the run catches up with the database.
+    wait_for(lambda: db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] >= view_version(live, case_id)
+             and (r := run_of(live, case_id)) is not None and r.state.name == "Suspended", 120, "the run to catch up", live["home"])
