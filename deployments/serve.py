@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from prefect import serve
 
+from flows.alert import operations_alert
 from flows.backstop import backstop, reconcile_runs
 from flows.case import case_flow
 from flows.hold_step import hold_step
@@ -28,12 +29,19 @@ def deployments(interval: timedelta = BACKSTOP_INTERVAL):
                                description="Orders every due release from the database alone."),
         reconcile_runs.to_deployment(name="reconcile", interval=poll, tags=["custody"],
                                      description="Brings case runs in line with the database (and polls for pickup)."),
+        operations_alert.to_deployment(name="alert", tags=["custody"],
+                                       description="Notifies supervisors and the sheriff of a failed, late or silent run."),
     ]
 
 
 def main() -> None:
+    from deployments.automations import ensure_automations
+
+    served = deployments()
+    alert_id = next(d for d in served if d.name == "alert").apply()
+    ensure_automations(alert_id)
     # Schedules stay active across restarts: the backstop must not wait for a human to unpause it.
-    serve(*deployments(), limit=8, print_starting_message=True, pause_on_shutdown=False)
+    serve(*served, limit=8, print_starting_message=True, pause_on_shutdown=False)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from models.handlers import sweep
+from tasks.artifacts import publish_board
 from tasks.sync import reconcile
 
 
@@ -22,6 +23,7 @@ def backstop() -> dict:
     for action in report.actions:
         logger.warning("%s %s: %s -> %s (%s)", action.case_id, action.action, action.status_before, action.status_after, action.reason)
     synced = reconcile(core())
+    publish_board()  # the custody board, refreshed with every pass (every minute)
     return {"sweep": report.as_dict(), "reconcile": synced}
 
 

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field, ValidationError
 
+from tasks.artifacts import publish_timeline
 from tasks.case_tasks import mark_synced, parse_instant, read_case, record_service
 from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
 
@@ -76,6 +77,7 @@ def case_flow(case_id: str) -> str:
     refusal: str | None = None
     while True:
         view = read_case(case_id)
+        publish_timeline(case_id)
         mark_synced(case_id, view["version"])
         status = view["status"]
         if status in TERMINAL:

@@ -241,6 +241,13 @@ class SqlUnitOfWork:
             .order_by(c.c.next_due_at, c.c.case_id).limit(limit)
         ).mappings())
 
+    def outbox_add_alert(self, *, key: str, kind: str, groups: tuple[str, ...], urgency: str, subject: str, body: str, now: datetime) -> int:
+        """An operations alert that belongs to no case (a failed backstop run)."""
+        return sum(self._insert_ignore(t.outbox, dict(
+            idempotency_key=f"{key}:{group}", case_id=None, kind=kind, recipient_group=group, urgency=urgency,
+            subject=subject, body=body, state="pending", created_at=now, attempts=0, next_attempt_at=now))
+            for group in groups)
+
     # --- roster ----------------------------------------------------------------------
 
     def roster_entries(self, badge: str) -> list[RosterEntry]:

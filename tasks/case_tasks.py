@@ -60,7 +60,9 @@ def advance_case(case_id: str, actor: str) -> list[dict[str, Any]]:
     c = core()
     with c.uow(read_only=True) as uow:
         case = uow.case_get(case_id)
-        due = case.next_due_at(c.policy) if case and case.is_open else None
+    if case is None:  # a step for a case we do not have is a fault worth an alert, not a no-op
+        raise ValueError(f"case {case_id} is not in the database")
+    due = case.next_due_at(c.policy) if case.is_open else None
     report = SweepReport(c.clock.now())
     if due is not None:
         advance_cases(c, [(case_id, due)], actor, report)

@@ -53,7 +53,7 @@ def deployments_ready() -> bool:
     from prefect.client.orchestration import get_client
     try:
         with get_client(sync_client=True) as client:
-            for name in ("custody-case/case", "custody-hold-step/hold-step", "custody-backstop/backstop"):
+            for name in ("custody-case/case", "custody-hold-step/hold-step", "custody-backstop/backstop", "custody-alert/alert"):
                 client.read_deployment_by_name(name)
         return True
     except Exception:
@@ -242,3 +242,35 @@ def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catche
     # Prefect comes back (the supervisor restarts it) and the run catches up with the database.
     wait_for(lambda: db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] >= view_version(live, case_id)
              and (r := run_of(live, case_id)) is not None and r.state.name == "Suspended", 120, "the run to catch up", live["home"])
+
+
+def test_artifacts_show_the_board_and_timelines_without_personal_data(live):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    case_id = case_id_of(ingest(live, detainer_event("e-d1", "PE-1", now() - timedelta(hours=1), a_number="A300000006",
+                                                     name="Zebulon Unmistakable"))[0])
+    key = f"case-{case_id}-timeline"
+
+    def artifact(name):
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[name])), limit=1)
+            return found[0] if found else None
+
+    timeline = wait_for(lambda: artifact(key), 60, "the case timeline artifact")
+    assert case_id in timeline.data and "detainer.received" in timeline.data
+    board = wait_for(lambda: (a := artifact("custody-board")) and case_id in str(a.data) and a, 90, "the custody board")
+    for text in (timeline.data, str(board.data)):
+        assert "Zebulon" not in text and "A300000006" not in text and "1990-01-02" not in text
+
+
+def test_a_failed_deadline_run_alerts_supervisors_through_the_outbox(live):
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("custody-hold-step/hold-step")
+        client.create_flow_run_from_deployment(deployment.id, name="broken-hold-step",
+                                               parameters={"case_id": "1999-99999", "step": "deadline"})
+    rows = wait_for(lambda: db(live, "select recipient_group, urgency, subject from outbox where kind like 'ops-%'"), 90,
+                    "the operations alert", live["home"])
+    assert {r[0] for r in rows} == {"supervisors", "sheriff"} and {r[1] for r in rows} == {"urgent"}
+    assert any("custody-hold-step" in r[2] and "failed" in r[2] for r in rows), rows

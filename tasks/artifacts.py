@@ -1,0 +1,73 @@
+"""What operators see in the Prefect UI: the custody board and each case's
+timeline. Neither carries the person's name, date of birth or A-number: the
+UI shows case and booking numbers, and the record stays in our database."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from models.policy import Policy
+from models.views import case_detail, open_cases
+from tasks.context import core
+
+
+def _local(text: str | None, policy: Policy) -> str:
+    if not text:
+        return "-"
+    return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _left(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    return f"{sign}{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, str]]:
+    return [{"case": v["case_id"], "booking": v["booking_number"], "status": v["status"],
+             "T0": _local(v["t0"], policy), "deadline (local)": _local(v["deadline_at"], policy),
+             "time left": _left(v["seconds_left"]), "served by": v["served_by"] or "-",
+             "warnings": "; ".join(v["warnings"]) or "-"} for v in views]
+
+
+@task(name="publish-custody-board", cache_policy=NO_CACHE)
+def publish_board() -> int:
+    c = core()
+    with c.uow(read_only=True) as uow:
+        views = open_cases(uow, c.policy, c.clock.now())
+    create_table_artifact(key="custody-board", table=board_rows(views, c.policy) or [{"case": "no open cases"}],
+                          description=f"Open cases, soonest deadline first, at {_local(c.clock.now().isoformat(), c.policy)}.")
+    return len(views)
+
+
+def timeline_markdown(view: dict[str, Any], policy: Policy) -> str:
+    lines = [f"# Case {view['case_id']} (booking {view['booking_number']})", "",
+             f"* **Status:** {view['status']}" + (f": {view['status_reason']}" if view["status_reason"] else ""),
+             f"* **T0:** {_local(view['t0'], policy)}", f"* **Deadline:** {_local(view['deadline_at'], policy)} ({view['deadline_at'] or '-'})",
+             f"* **Hold:** {'authorised' if view['hold_authorized'] else 'not authorised'}"
+             + (f" ({view['no_hold_reason']})" if view["no_hold_reason"] else ""), ""]
+    lines += [f"* WARNING: {w}" for w in view["warnings"]]
+    lines += ["", "| when (local) | what | status | who | detail |", "|---|---|---|---|---|"]
+    for item in view["timeline"]:
+        if item["kind"] == "event":
+            row = (item["type"], "", item["sender"], item["outcome"])
+        else:
+            change = item["status_after"] if item["status_before"] == item["status_after"] else f"{item['status_before'] or 'new'} → {item['status_after']}"
+            row = (item["action"], change or "", item["actor"], item["reason"])
+        cells = [_local(item["at"], policy), *row]
+        lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+@task(name="publish-case-timeline", cache_policy=NO_CACHE)
+def publish_timeline(case_id: str) -> None:
+    c = core()
+    with c.uow(read_only=True) as uow:
+        view = case_detail(uow, uow.case_get(case_id), c.policy, c.clock.now())
+    create_markdown_artifact(key=f"case-{case_id.lower()}-timeline", markdown=timeline_markdown(view, c.policy),
+                             description=f"Timeline of case {case_id}")
