@@ -182,7 +182,18 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from custody.up import run_up
-    return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect)
+    return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect, demo=args.demo)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo lives in its own folder with its own compressed policy."""
+    from custody.demo import POLICY
+    home = settings.home / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    policy = home / "policy.toml"
+    policy.write_text(POLICY)
+    return Settings.from_env({**os.environ, "CUSTODY_HOME": str(home), "CUSTODY_POLICY": str(policy),
+                              "CUSTODY_DATABASE_URL": f"sqlite:///{home / 'custody.db'}"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", help="address to listen on (default CUSTODY_HTTP_HOST or 127.0.0.1)")
     up.add_argument("--port", type=int, help="port of the event endpoint (default CUSTODY_HTTP_PORT or 8470)")
     up.add_argument("--no-prefect", action="store_true", help="only the event endpoint and the backstop (no Prefect server or flows)")
+    up.add_argument("--demo", action="store_true", help="a simulated jail with 6-minute holds, in data/demo")
     up.set_defaults(handler=None)
 
     p = sub.add_parser("ingest", help="validate and store events from a JSON Lines file ('-' for stdin)")
@@ -229,6 +241,8 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
         settings = Settings.from_env()
+        if args.command == "up" and args.demo:
+            settings = demo_settings(settings)
         settings.apply_prefect_env()
         if args.command == "up":
             return cmd_up(settings, args, out)

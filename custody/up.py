@@ -25,7 +25,8 @@ from custody.wiring import build_core
 from models.durations import format_duration
 
 
-def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextIO, with_prefect: bool = True) -> int:
+def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextIO, with_prefect: bool = True,
+           demo: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -66,6 +67,14 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         listeners.append(bridge.notify)
         bridge.start()
         ui = settings.prefect_api_url.removesuffix("/api")
+    feeder = None
+    if demo:
+        from custody.demo import DemoFeeder, prefect_waiter
+        # CUSTODY_DEMO_SPEED=10 plays the script ten times faster (the tests use it).
+        feeder = DemoFeeder(core, wait_for_prefect=prefect_waiter() if with_prefect else (lambda: True),
+                            speed=float(os.environ.get("CUSTODY_DEMO_SPEED", "1")))
+        feeder.start()
+        out.write("demo: a simulated jail starts feeding events once Prefect is up; one case waits for your form\n")
 
     server_http = uvicorn.Server(uvicorn.Config(create_app(core, senders), host=host, port=port, log_level="info",
                                                 access_log=False, lifespan="off"))
@@ -85,7 +94,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     except KeyboardInterrupt:
         pass
     finally:
-        for part in (bridge, backstop):
+        for part in (feeder, bridge, backstop):
             if part is not None:
                 part.stop()
         if supervisor is not None:

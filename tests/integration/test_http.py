@@ -1,4 +1,5 @@
 """POST /events on a real `custody up` process, listening on loopback."""
+import json
 import os
 import signal
 import socket
@@ -139,3 +140,29 @@ def test_ctrl_c_or_sigterm_stops_everything_cleanly(system, stop):
     process.send_signal(stop)
     assert process.wait(timeout=20) == 0
     assert "custody stopped" in process.stdout.read()
+
+
+def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
+    port = free_port()
+    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(port), CUSTODY_DEMO_SPEED="10")
+    process = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo", "--no-prefect"], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo_env = custody_env(tmp_path / "demo", CUSTODY_POLICY=str(tmp_path / "demo" / "policy.toml"))
+    want = {"DEMO-001": "release_authorized", "DEMO-002": "transferred", "DEMO-003": "released", "DEMO-004": "closed",
+            "DEMO-005": "closed", "DEMO-006": "closed", "DEMO-007": "awaiting_release", "DEMO-008": "held"}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            if not (tmp_path / "demo" / "custody.db").exists():
+                continue
+            got = {case["booking_number"]: case["status"] for case in
+                   (json.loads(custody(demo_env, "case", "show", b, "--json", check=False).stdout or "{}") for b in want)
+                   if case}
+            if got == want:
+                break
+        assert got == want
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert not (tmp_path / "custody.db").exists()  # the demo never touches the real database

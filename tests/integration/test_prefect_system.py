@@ -247,6 +247,7 @@ def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catche
 def test_artifacts_show_the_board_and_timelines_without_personal_data(live):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     case_id = case_id_of(ingest(live, detainer_event("e-d1", "PE-1", now() - timedelta(hours=1), a_number="A300000006",
                                                      name="Zebulon Unmistakable"))[0])
@@ -254,7 +255,8 @@ def test_artifacts_show_the_board_and_timelines_without_personal_data(live):
 
     def artifact(name):
         with get_client(sync_client=True) as client:
-            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[name])), limit=1)
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[name])),
+                                          sort=ArtifactSort.CREATED_DESC, limit=1)
             return found[0] if found else None
 
     timeline = wait_for(lambda: artifact(key), 60, "the case timeline artifact")
