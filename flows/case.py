@@ -38,14 +38,21 @@ class WarrantServiceForm(RunInput):
     served_inside_facility: bool = Field(description="I served the warrant inside this jail's facility")
 
 
-def form_description(view: dict[str, Any], refusal: str | None) -> str:
+def _local(iso: str | None, timezone_name: str) -> str:
+    if not iso:
+        return "-"
+    from zoneinfo import ZoneInfo
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(ZoneInfo(timezone_name)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def form_description(view: dict[str, Any], refusal: str | None, timezone_name: str = "UTC") -> str:
     lines = [
         f"## Serve the ICE warrant: case {view['case_id']}",
         "",
         f"* **Booking number:** {view['booking_number']} (facility {view['facility']})",
         f"* **Warrant:** {view['warrant_form'] or '-'} {view['warrant_number'] or '(none on file)'}",
-        f"* **T0 (release authorised):** {view['t0']}",
-        f"* **Hold deadline:** {view['deadline_local']} ({view['deadline_at']})",
+        f"* **T0 (release authorised):** {_local(view['t0'], timezone_name)}",
+        f"* **Hold deadline:** {_local(view['deadline_at'], timezone_name)} ({view['deadline_at']})",
         "",
         "Serve only inside the jail. Do not ask about birthplace, citizenship or immigration status.",
     ]
@@ -96,7 +103,7 @@ def case_flow(case_id: str) -> str:
             logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
             try:
                 form = suspend_flow_run(
-                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal)),
+                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal, timezone_name)),
                     key=key, timeout=None)
             except ValidationError as exc:
                 # This wait was woken without a form (the case moved on): re-read.

@@ -1,0 +1,99 @@
+"""A person in the real Prefect UI of `custody up --demo`: find the case run by
+name, press Resume, fill in the officer's form, submit; the case is held."""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.integration.cli import ROOT, custody, custody_env, custody_json
+from tests.integration.test_http import free_port
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def demo(tmp_path):
+    prefect_port, http_port = free_port(), free_port()
+    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(http_port), CUSTODY_PREFECT_PORT=str(prefect_port),
+                      CUSTODY_DEMO_SPEED="10", PREFECT_RUNNER_POLL_FREQUENCY="2")
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_HOME", None)
+    up = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo"], env=env, cwd=ROOT,
+                          stdout=open(tmp_path / "up.log", "w"), stderr=subprocess.STDOUT)
+    demo_env = custody_env(tmp_path / "demo", CUSTODY_POLICY=str(tmp_path / "demo" / "policy.toml"))
+    try:
+        yield f"http://127.0.0.1:{prefect_port}", demo_env, tmp_path
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+
+
+def test_an_officer_serves_the_warrant_through_the_ui(demo):
+    from playwright.sync_api import sync_playwright
+
+    ui, env, home = demo
+    assert shutil.which(CHROMIUM), "Chromium is needed (Debian package 'chromium'; .ci/run installs it)"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # DEMO-001 is released and its run asks for the form
+        view = custody(env, "case", "show", "DEMO-001", "--json", check=False)
+        if view.returncode == 0 and '"release_authorized"' in view.stdout:
+            break
+        time.sleep(1)
+    case = custody_json(env, "case", "show", "DEMO-001")
+    assert case["status"] == "release_authorized", (home / "up.log").read_text()[-2000:]
+    name = f"case-{case['case_id']}"
+
+    api = f"{ui}/api"
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def asks_for_form() -> bool:
+        with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            runs = [r for r in client.read_flow_runs() if r.name == name]
+            return bool(runs and runs[0].state.state_details.run_input_keyset)
+
+    while time.monotonic() < deadline and not asks_for_form():
+        time.sleep(1)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(f"{ui}/runs", wait_until="networkidle")
+        page.locator("input[placeholder='Search by flow run name']:visible").fill(name)
+        page.get_by_role("link", name=name, exact=True).first.click()
+        resume = page.get_by_role("button", name="Resume")
+        resume.first.click()
+        dialog = page.get_by_role("dialog")
+        assert "Serve the ICE warrant" in dialog.inner_text() and "DEMO-001" in dialog.inner_text()
+        dialog.locator("textarea").nth(0).fill("W-1024")
+        dialog.locator("textarea").nth(1).fill(case["warrant_number"])
+        dialog.get_by_role("button").nth(3).click()  # the menu of "Served At"
+        page.get_by_text("Use JSON input").click()
+        served_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        dialog.locator("textarea").nth(2).fill(f'"{served_at}"')
+        dialog.get_by_role("switch").or_(dialog.locator("input[type=checkbox]")).first.click()
+        page.screenshot(path=str(home / "form.png"))
+        dialog.get_by_role("button", name="Submit").click()
+        page.get_by_text("Flow run resumed").first.wait_for()
+        browser.close()
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        case = custody_json(env, "case", "show", "DEMO-001")
+        if case["status"] == "held":
+            break
+        time.sleep(1)
+    assert case["status"] == "held" and case["served_by"] == "W-1024" and case["hold_authorized"] is True
