@@ -20,6 +20,13 @@ from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
 
 TERMINAL = {"transferred", "released", "closed"}
 MAX_WAKES_PER_EXECUTION = 50
+# The wait's key names what the run waits for (Prefect keys: lowercase, digits, dashes).
+WAIT_KEY = {
+    "awaiting_release": "waits-for-release",
+    "release_authorized": "waits-for-wso-service",
+    "held": "waits-for-pickup-or-release-order",
+    "release_ordered": "waits-for-release-confirmation",
+}
 WAITING_FOR = {
     "awaiting_release": "the release authorisation from the jail",
     "release_authorized": "the WSO's service of the warrant",
@@ -94,8 +101,7 @@ def case_flow(case_id: str) -> str:
         for step, at in view["hold_steps"]:
             schedule_hold_step(case_id, step, parse_instant(at), view["facility"])
 
-        # Prefect keys allow lowercase letters, digits and dashes only.
-        key = f"{status.replace('_', '-')}-v{view['version']}-{attempt}"
+        key = f"{WAIT_KEY.get(status, 'waits')}-v{view['version']}-{attempt}"
         attempt += 1
         if attempt > MAX_WAKES_PER_EXECUTION:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")

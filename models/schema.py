@@ -196,6 +196,8 @@ outbox = Table(
     Column("claimed_until", UTCDateTime),
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(200)),
 )
 Index("ix_outbox_state_next_attempt_at", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_cases_status_next_due_at", cases.c.status, cases.c.next_due_at)
@@ -207,4 +209,15 @@ case_runs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("synced_version", Integer, nullable=False),
     Column("last_error", Text),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_id", Integer, ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("relay", String(128), nullable=False),
+    Column("channel", String(500), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
 )

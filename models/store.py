@@ -241,12 +241,62 @@ class SqlUnitOfWork:
             .order_by(c.c.next_due_at, c.c.case_id).limit(limit)
         ).mappings())
 
-    def outbox_add_alert(self, *, key: str, kind: str, groups: tuple[str, ...], urgency: str, subject: str, body: str, now: datetime) -> int:
-        """An operations alert that belongs to no case (a failed backstop run)."""
+    def outbox_add_alert(self, *, key: str, kind: str, groups: tuple[str, ...], urgency: str, subject: str, body: str,
+                         now: datetime, case_id: str | None = None) -> int:
+        """An alert that is not a step of a case (a failed run, an undelivered notice)."""
         return sum(self._insert_ignore(t.outbox, dict(
-            idempotency_key=f"{key}:{group}", case_id=None, kind=kind, recipient_group=group, urgency=urgency,
+            idempotency_key=f"{key}:{group}", case_id=case_id, kind=kind, recipient_group=group, urgency=urgency,
             subject=subject, body=body, state="pending", created_at=now, attempts=0, next_attempt_at=now))
             for group in groups)
+
+    # --- delivery -------------------------------------------------------------------------
+
+    def outbox_deliverable(self, now: datetime, limit: int) -> list[int]:
+        o = t.outbox
+        return list(self.conn.execute(
+            select(o.c.id).where(o.c.state == "pending", o.c.next_attempt_at <= now,
+                                 or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
+            .order_by(o.c.next_attempt_at, o.c.id).limit(limit)).scalars())
+
+    def outbox_claim(self, outbox_id: int, relay: str, now: datetime, until: datetime) -> bool:
+        """Compare-and-set: only one relay holds a row at a time, so two healthy
+        relays never send the same row twice."""
+        o = t.outbox
+        return self.conn.execute(update(o).where(
+            o.c.id == outbox_id, o.c.state == "pending", or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
+            .values(claimed_by=relay, claimed_until=until)).rowcount == 1
+
+    def outbox_row(self, outbox_id: int) -> RowMapping:
+        return self.conn.execute(select(t.outbox).where(t.outbox.c.id == outbox_id)).mappings().one()
+
+    def outbox_delivered_channels(self, outbox_id: int) -> set[str]:
+        a = t.delivery_attempts
+        return set(self.conn.execute(select(a.c.channel).where(a.c.outbox_id == outbox_id, a.c.ok.is_(True))).scalars())
+
+    def attempt_add(self, outbox_id: int, at: datetime, relay: str, channel: str, ok: bool, error: str | None) -> None:
+        self.conn.execute(insert(t.delivery_attempts).values(outbox_id=outbox_id, at=at, relay=relay, channel=channel,
+                                                             ok=ok, error=error))
+
+    def outbox_settle(self, outbox_id: int, relay: str, **values: Any) -> bool:
+        """Record the outcome, only if this relay still holds the claim."""
+        o = t.outbox
+        values.update(claimed_by=None, claimed_until=None)
+        return self.conn.execute(update(o).where(o.c.id == outbox_id, o.c.claimed_by == relay, o.c.state == "pending")
+                                 .values(**values)).rowcount == 1
+
+    def outbox_recent(self, limit: int) -> list[RowMapping]:
+        o = t.outbox
+        return list(self.conn.execute(select(o).order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit)).mappings())
+
+    def attempts_for(self, outbox_id: int) -> list[RowMapping]:
+        a = t.delivery_attempts
+        return list(self.conn.execute(select(a).where(a.c.outbox_id == outbox_id).order_by(a.c.id)).mappings())
+
+    def outbox_acknowledge(self, case_id: str, kind: str, at: datetime, by: str) -> int:
+        o = t.outbox
+        return self.conn.execute(update(o).where(o.c.case_id == case_id, o.c.kind == kind, o.c.recipient_group == "ice",
+                                                 o.c.acknowledged_at.is_(None))
+                                 .values(acknowledged_at=at, acknowledged_by=by)).rowcount
 
     # --- roster ----------------------------------------------------------------------
 

@@ -1,0 +1,195 @@
+"""The notification relay: pending outbox rows out through Apprise.
+
+Recipients live in a standard Apprise YAML configuration, grouped by tags
+(`ice`, `release-desk`, `wso`, `supervisors`, `sheriff`, `records`, and any a
+county adds). Each row is claimed (compare-and-set), sent to every channel of
+its group, and each attempt is recorded per channel; the row is `sent` only
+when every channel has reported success. Failures back off and retry; when a
+row runs out of attempts it is `failed` and the failure is escalated to the
+other groups. Nothing here can delay a release: the backstop does not wait on it.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import apprise
+
+from models.handlers import Core
+
+log = logging.getLogger("custody.relay")
+
+NOTIFY_TYPE = {"info": apprise.NotifyType.INFO, "warning": apprise.NotifyType.WARNING, "urgent": apprise.NotifyType.FAILURE}
+MAX_ATTEMPTS = {"urgent": 4, "warning": 6, "info": 8}
+ESCALATE_TO = ("supervisors", "sheriff")
+FIRST_BACKOFF = timedelta(seconds=15)
+MAX_BACKOFF = timedelta(minutes=10)
+CLAIM_LEASE = timedelta(minutes=2)  # longer than any one send can take
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET_PARAM = re.compile(r"(?i)((?:pass(?:word)?|token|secret|key|apikey|auth)=)[^&\s]+")
+
+
+def redact(text: str, secrets: set[str] = frozenset()) -> str:
+    """No credential of a recipient URL leaves this module: not in the database,
+    the logs, the UI or an error message."""
+    text = _USERINFO.sub("***@", text)
+    text = _SECRET_PARAM.sub(r"\1***", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def backoff(attempt: int) -> timedelta:
+    return min(MAX_BACKOFF, FIRST_BACKOFF * (2 ** max(0, attempt - 1)))
+
+
+class Recipients:
+    """The Apprise configuration, loaded once; a county edits the file, not code."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.apprise = apprise.Apprise()
+        config = apprise.AppriseConfig()
+        if not config.add(str(self.path)):
+            raise ValueError(f"notifications: cannot read the Apprise configuration {self.path}")
+        self.apprise.add(config)
+        self.secrets = self._secrets()
+
+    def _secrets(self) -> set[str]:
+        found: set[str] = set()
+        for server in self.apprise:
+            for attr in ("password", "user", "token", "apikey", "secret", "webhook_id", "webhook_token"):
+                value = getattr(server, attr, None)
+                if isinstance(value, str):
+                    found.add(value)
+        return found
+
+    def channels(self, group: str) -> list[Any]:
+        return list(self.apprise.find(tag=group, match_always=False))
+
+    def describe(self, server: Any) -> str:
+        return redact(server.url(privacy=True), self.secrets)[:500]
+
+
+@dataclass
+class RelayReport:
+    examined: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    escalated: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+class Relay:
+    def __init__(self, core: Core, recipients: Recipients, name: str | None = None):
+        self.core = core
+        self.recipients = recipients
+        self.name = name or f"relay-{socket.gethostname()}-{threading.get_ident()}"
+
+    def pass_once(self, limit: int = 200, only: list[int] | None = None) -> RelayReport:
+        report = RelayReport()
+        now = self.core.clock.now()
+        with self.core.uow(read_only=True) as uow:
+            ids = only if only is not None else uow.outbox_deliverable(now, limit)
+        for outbox_id in ids:
+            with self.core.uow() as uow:
+                claimed = uow.outbox_claim(outbox_id, self.name, self.core.clock.now(), self.core.clock.now() + CLAIM_LEASE)
+                uow.commit()
+            if claimed:
+                report.examined += 1
+                self._deliver(outbox_id, report)
+        return report
+
+    def _deliver(self, outbox_id: int, report: RelayReport) -> None:
+        with self.core.uow(read_only=True) as uow:
+            row = uow.outbox_row(outbox_id)
+            done = uow.outbox_delivered_channels(outbox_id)
+        group = row["recipient_group"]
+        channels = self.recipients.channels(group)
+        attempts: list[tuple[str, bool, str | None]] = []
+        if not channels:
+            attempts.append(("(none)", False, f"no channel is configured for group {group!r}"))
+        for server in channels:
+            channel = self.recipients.describe(server)
+            if channel in done:
+                continue
+            with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+                try:
+                    ok = bool(server.notify(body=row["body"], title=row["subject"],
+                                            notify_type=NOTIFY_TYPE.get(row["urgency"], apprise.NotifyType.INFO)))
+                    error = None if ok else (captured.getvalue().strip() or "the channel reported failure")
+                except Exception as exc:  # a broken plugin must not stop the relay
+                    ok, error = False, f"{type(exc).__name__}: {exc}"
+            attempts.append((channel, ok, redact(error, self.recipients.secrets)[-1000:] if error else None))
+        now = self.core.clock.now()
+        all_ok = bool(channels) and all(ok for _, ok, _ in attempts)
+        with self.core.uow() as uow:
+            for channel, ok, error in attempts:
+                uow.attempt_add(outbox_id, now, self.name, channel, ok, error)
+            if all_ok:
+                settled = uow.outbox_settle(outbox_id, self.name, state="sent", sent_at=now, last_error=None)
+                report.sent += settled
+            else:
+                tries = row["attempts"] + 1
+                last_error = next((e for _, ok, e in attempts if not ok), None)
+                if tries >= MAX_ATTEMPTS.get(row["urgency"], 8):
+                    settled = uow.outbox_settle(outbox_id, self.name, state="failed", attempts=tries, last_error=last_error)
+                    if settled:
+                        report.failed += 1
+                        report.escalated += self._escalate(uow, row, tries, last_error, now)
+                else:
+                    settled = uow.outbox_settle(outbox_id, self.name, attempts=tries, last_error=last_error,
+                                                next_attempt_at=now + backoff(tries))
+                    report.retrying += settled
+            uow.commit()
+        report.details.append(f"{row['idempotency_key']}: {'sent' if all_ok else 'not sent'}")
+
+    def _escalate(self, uow, row, tries: int, last_error: str | None, now: datetime) -> int:
+        """A failing channel is escalated to the other groups: someone must learn
+        that ICE (or the desk) was not told. The escalation carries the case and
+        what failed, not the original body (it may hold personal data)."""
+        targets = tuple(g for g in ESCALATE_TO if g != row["recipient_group"]) or ESCALATE_TO
+        subject = f"URGENT custody: undelivered to {row['recipient_group']}: {row['subject']}"[:300]
+        body = (f"A notification to the {row['recipient_group']} group could not be delivered after {tries} attempts.\n"
+                f"Case: {row['case_id'] or '-'}; notice: {row['kind']}; first queued {row['created_at']:%Y-%m-%d %H:%M:%S} UTC.\n"
+                f"Last error: {last_error or '-'}\nDeliver it by other means and record the acknowledgement.")
+        return uow.outbox_add_alert(key=f"{row['idempotency_key']}:escalated", kind="escalation", groups=targets,
+                                    urgency="urgent", subject=subject, body=body, now=now, case_id=row["case_id"])
+
+
+class RelayLoop(threading.Thread):
+    """The relay inside `custody up`: it runs whether or not Prefect is up."""
+
+    def __init__(self, relay: Relay, every: float = 5.0):
+        super().__init__(name="custody-relay", daemon=True)
+        self.relay, self.every = relay, every
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+
+    def poke(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                report = self.relay.pass_once()
+                if report.examined:
+                    log.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying,
+                             report.failed, report.escalated)
+            except Exception:
+                log.exception("relay pass failed; retrying")
+            self._wake.wait(self.every)

@@ -1,0 +1,134 @@
+"""Delivery through Apprise to real receivers on loopback."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+
+from models import schema as t
+from models.handlers import Sender, ingest, sweep
+from tasks.relay import Recipients, Relay
+from tests.builders import detainer_event, release_event, service_event, utc
+from tests.integration.helpers import rows
+from tests.integration.receivers import JsonReceiver, SmtpReceiver, apprise_yaml
+
+SECRET = "s3cr3t-Pass-4711"
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+@pytest.fixture
+def receivers(tmp_path):
+    web, mail = JsonReceiver(), SmtpReceiver()
+    path = tmp_path / "apprise.yml"
+    path.write_text(apprise_yaml(web.port, mail.port, SECRET))
+    yield web, mail, path
+    web.close()
+    mail.close()
+
+
+def held_case(core, clock, name="Zebulon Quux"):
+    t0 = clock.now() - 10 * M
+    for event in (detainer_event("d1", "B1", t0 - H, name=name), release_event("r1", "B1", t0),
+                  service_event("s1", "B1", t0 + M)):
+        assert ingest(core, event, Sender("test")).result == "accepted"
+    return t0
+
+
+def test_each_group_gets_its_messages_with_only_the_personal_data_it_needs(core, clock, receivers, caplog):
+    web, mail, path = receivers
+    caplog.set_level(logging.DEBUG)
+    held_case(core, clock)
+    report = Relay(core, Recipients(path), "r1").pass_once()
+    queued = rows(core.engine, t.outbox)
+    assert report.sent == len(queued) and {r["state"] for r in queued} == {"sent"}
+
+    ice = web.to("/ice")
+    assert {m["title"].split("] ")[1] for m in ice} >= {"Release authorised (notice of release)", "Warrant served: hold started"}
+    assert all("Zebulon Quux" in m["message"] and "A123456789" in m["message"] for m in ice)
+    assert all(m["type"] in {"info", "warning", "failure"} for m in ice)
+    [(rcpts, subject, text)] = [m for m in mail.texts() if "hold started" in m[1]]
+    assert rcpts == ["desk@jail.example"] and "Zebulon Quux" in text and "Hold deadline" in text
+    assert "A123456789" not in text  # the desk needs the name, not the A-number
+    for path_ in ("/supervisors", "/records"):
+        for message in web.to(path_):
+            assert "Zebulon" not in message["message"] and "A123456789" not in message["message"]
+    everything = str(web.received) + str(mail.texts())
+    assert "1990-01-02" not in everything  # the date of birth goes to nobody
+
+    # Credentials in the recipient URLs appear nowhere: database, logs.
+    attempts = rows(core.engine, t.delivery_attempts)
+    assert attempts and all(a["ok"] for a in attempts)
+    assert SECRET not in str(attempts) and SECRET not in str(rows(core.engine, t.outbox)) and SECRET not in caplog.text
+    assert any(h.get("Authorization", "").startswith("Basic") for h in web.headers)  # but it was used
+
+
+def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_ordered_on_time_meanwhile(core, clock, receivers):
+    web, mail, path = receivers
+    relay = Relay(core, Recipients(path), "r1")
+    t0 = held_case(core, clock)
+    web.failures_left = 10**6  # every json:// receiver is down
+    first = relay.pass_once()
+    assert first.sent == sum(1 for r in rows(core.engine, t.outbox) if r["recipient_group"] == "release-desk")
+    pending = [r for r in rows(core.engine, t.outbox) if r["state"] == "pending"]
+    assert pending and all(r["attempts"] == 1 and r["last_error"] for r in pending)
+
+    clock.set(t0 + 46 * H)  # release-order time, receivers still down
+    assert [a.action for a in sweep(core).actions if a.action == "release_ordered"] == ["release_ordered"]
+    with core.uow(read_only=True) as uow:
+        assert uow.case_get("2026-00001").release_ordered_at == t0 + 46 * H
+    relay.pass_once()
+    web.failures_left = 0  # the receivers recover
+    for _ in range(4):
+        clock.advance(timedelta(minutes=11))
+        relay.pass_once()
+    states = {r["state"] for r in rows(core.engine, t.outbox)}
+    assert states == {"sent"}, rows(core.engine, t.outbox)
+    received = [(m["path"], m["title"]) for m in web.received]
+    assert len(received) == len(set(received))  # nothing arrived twice
+    assert ("/ice", "[2026-00001] RELEASE ORDER") in received
+
+
+def test_a_channel_that_never_recovers_is_escalated_to_the_other_groups(core, clock, receivers):
+    web, mail, path = receivers
+    relay = Relay(core, Recipients(path), "r1")
+    held_case(core, clock)
+    mail.rejecting = True  # the release desk's mail server refuses everything, for good
+    for _ in range(10):
+        relay.pass_once()
+        clock.advance(timedelta(minutes=11))
+    desk = [r for r in rows(core.engine, t.outbox) if r["recipient_group"] == "release-desk"]
+    assert desk and {r["state"] for r in desk} == {"failed"}
+    escalations = [r for r in rows(core.engine, t.outbox) if r["kind"] == "escalation"]
+    assert {r["recipient_group"] for r in escalations} == {"supervisors", "sheriff"}
+    assert {r["state"] for r in escalations} == {"sent"}
+    assert all("Zebulon" not in r["body"] for r in escalations)
+    assert any("undelivered to release-desk" in m["title"] for m in web.to("/sheriff"))
+
+
+def test_two_relays_at_once_never_send_a_row_twice(core, clock, receivers, make_core):
+    web, mail, path = receivers
+    for n in range(15):
+        ingest(core, detainer_event(f"d{n}", f"B{n}", clock.now() - H, a_number=f"A{n:09d}"), Sender("test"))
+    total = len(rows(core.engine, t.outbox))
+    relays = [Relay(make_core(roster=None), Recipients(path), f"r{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def run(relay):
+        barrier.wait(timeout=30)
+        reports.append(relay.pass_once())
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(r.sent for r in reports) == total
+    assert {r["state"] for r in rows(core.engine, t.outbox)} == {"sent"}
+    titles = [(m["path"], m["title"]) for m in web.received]
+    assert len(titles) == len(set(titles)) and len(web.received) + len(mail.messages) == total
+    ok = [a for a in rows(core.engine, t.delivery_attempts) if a["ok"]]
+    assert len(ok) == total
