@@ -180,6 +180,54 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_notifications(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    with core.uow(read_only=True) as uow:
+        recent = uow.outbox_recent(args.limit)
+        views = []
+        for row in recent:
+            attempts = uow.attempts_for(row["id"])
+            views.append({
+                "id": row["id"], "created_at": iso_z(row["created_at"]), "case_id": row["case_id"], "kind": row["kind"],
+                "group": row["recipient_group"], "urgency": row["urgency"], "state": row["state"],
+                "attempts": row["attempts"], "sent_at": iso_z(row["sent_at"]), "last_error": row["last_error"],
+                "acknowledged_at": iso_z(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+                "channels": [{"at": iso_z(a["at"]), "channel": a["channel"], "ok": a["ok"], "error": a["error"]} for a in attempts],
+            })
+    if args.failed:
+        views = [v for v in views if v["state"] == "failed" or v["last_error"]]
+    if args.json:
+        out.write(json.dumps(views, indent=2) + "\n")
+        return 0
+    rows = [[_local(v["created_at"], core.policy), v["case_id"] or "-", v["kind"], v["group"], v["urgency"], v["state"],
+             str(v["attempts"]), "yes" if v["acknowledged_at"] else "-", (v["last_error"] or "")[:60]] for v in views]
+    _table(rows, ["queued", "case", "notice", "group", "urgency", "state", "tries", "ack", "last error"], out)
+    return 0
+
+
+def cmd_notify_test(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    from tasks.relay import Recipients, Relay
+
+    path = args.settings.apprise_config
+    if not path.is_file():
+        sys.stderr.write(f"custody: CUSTODY_APPRISE_CONFIG: {path} does not exist (see examples/apprise.yml)\n")
+        return 2
+    now = core.clock.now()
+    with core.uow() as uow:
+        uow.outbox_add_alert(key=f"test:{now.isoformat()}", kind="test", groups=(args.tag,), urgency="info",
+                             subject="custody: test message", now=now,
+                             body=f"A test of the {args.tag} group from custody at {iso_z(now)}. No action needed.")
+        row_id = uow.outbox_recent(1)[0]["id"]
+        uow.commit()
+    Relay(core, Recipients(path), name="notify-test").pass_once(only=[row_id])
+    with core.uow(read_only=True) as uow:
+        attempts = uow.attempts_for(row_id)
+        state = uow.outbox_row(row_id)["state"]
+    for attempt in attempts:
+        out.write(f"{'ok    ' if attempt['ok'] else 'FAILED'} {attempt['channel']}" + (f": {attempt['error']}" if attempt["error"] else "") + "\n")
+    out.write(f"test message to {args.tag}: {state if state == 'sent' else 'not delivered (it will be retried by the relay)'}\n")
+    return 0 if state == "sent" else 1
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from custody.up import run_up
     return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect, demo=args.demo)
@@ -230,6 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_roster_show)
 
+    p = sub.add_parser("notifications", help="recent notifications: delivered, retrying, failed")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--failed", action="store_true", help="only those with a failure")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_notifications)
+
+    p = sub.add_parser("notify-test", help="send a test message to one recipient group now")
+    p.add_argument("tag", help="the group, e.g. ice, release-desk, supervisors")
+    p.set_defaults(handler=cmd_notify_test)
+
     p = sub.add_parser("sweep", help="one pass of the deadline backstop, now")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_sweep)
@@ -247,6 +305,7 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "up":
             return cmd_up(settings, args, out)
         core = build_core(settings)
+        args.settings = settings
         return args.handler(core, args, out)
     except (PolicyError, ConfigError, DatabaseError) as exc:
         sys.stderr.write(f"custody: {exc}\n")

@@ -6,6 +6,7 @@ CUSTODY_POLICY        jurisdiction policy file (default: the shipped policy)
 CUSTODY_SENDERS       bearer tokens of the systems that may send events
 CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
 CUSTODY_PREFECT_PORT  the local Prefect server's port (default 4200)
+CUSTODY_APPRISE_CONFIG  recipients of notifications (default: apprise.yml in the data folder)
 PREFECT_API_URL / PREFECT_HOME           respected when set; else the local server
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Settings:
     prefect_port: int
     prefect_api_url: str
     prefect_home: Path
+    apprise_config: Path
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -57,6 +59,7 @@ class Settings:
             prefect_port=prefect_port,
             prefect_api_url=env.get("PREFECT_API_URL") or f"http://127.0.0.1:{prefect_port}/api",
             prefect_home=Path(env.get("PREFECT_HOME") or home / "prefect"),
+            apprise_config=Path(env.get("CUSTODY_APPRISE_CONFIG") or home / "apprise.yml"),
         )
 
     def prefect_env(self) -> dict[str, str]:
@@ -72,6 +75,7 @@ class Settings:
             "CUSTODY_HOME": str(self.home),
             "CUSTODY_DATABASE_URL": self.database_url,
             "CUSTODY_POLICY": str(self.policy_path),
+            "CUSTODY_APPRISE_CONFIG": str(self.apprise_config),
         }
 
     def apply_prefect_env(self) -> None:
@@ -96,8 +100,8 @@ def _port(env: dict[str, str], name: str, default: str) -> int:
 # cannot release a person, and an officer's device can only report a service.
 DEFAULT_SENDERS: dict[str, tuple[str, ...]] = {
     "jms": ("release.scheduled", "release.authorized", "inmate.released", "custody.transferred"),
-    "ice": ("detainer.received", "detainer.lifted"),
-    "records": ("detainer.received", "detainer.copy_served", "detainer.lifted"),
+    "ice": ("detainer.received", "detainer.lifted", "notice.acknowledged"),
+    "records": ("detainer.received", "detainer.copy_served", "detainer.lifted", "notice.acknowledged"),
     "wso": ("warrant.served",),
     "release-desk": ("inmate.released", "custody.transferred"),
 }

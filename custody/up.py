@@ -43,6 +43,16 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     listeners.append(backstop.poke)
     backstop.start()
 
+    relay_loop = None
+    if settings.apprise_config.is_file():
+        from tasks.relay import Recipients, Relay, RelayLoop
+        relay_loop = RelayLoop(Relay(core, Recipients(settings.apprise_config), name="relay-custody-up"))
+        listeners.append(relay_loop.poke)
+        relay_loop.start()
+        notifications = f"sending through Apprise ({settings.apprise_config})"
+    else:
+        notifications = f"NOT configured: rows wait in the outbox until {settings.apprise_config} exists (see examples/apprise.yml)"
+
     supervisor = bridge = None
     ui = "not started (--no-prefect)"
     if with_prefect:
@@ -84,6 +94,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         f"  event endpoint  http://{host}:{port}/events  (bearer tokens: {settings.senders_path})\n"
         f"  database        {core.engine.url.render_as_string(hide_password=True)}\n"
         f"  backstop        running here: wakes at each due instant, at least every minute\n"
+        f"  notifications   {notifications}\n"
         f"Ctrl-C stops everything.\n")
     out.flush()
     # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal once it has
@@ -94,7 +105,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     except KeyboardInterrupt:
         pass
     finally:
-        for part in (feeder, bridge, backstop):
+        for part in (feeder, relay_loop, bridge, backstop):
             if part is not None:
                 part.stop()
         if supervisor is not None:

@@ -14,6 +14,7 @@ from flows.alert import operations_alert
 from flows.backstop import backstop, reconcile_runs
 from flows.case import case_flow
 from flows.hold_step import hold_step
+from flows.relay import relay_notifications
 
 BACKSTOP_INTERVAL = timedelta(seconds=60)
 
@@ -29,6 +30,8 @@ def deployments(interval: timedelta = BACKSTOP_INTERVAL):
                                description="Orders every due release from the database alone."),
         reconcile_runs.to_deployment(name="reconcile", interval=poll, tags=["custody"],
                                      description="Brings case runs in line with the database (and polls for pickup)."),
+        relay_notifications.to_deployment(name="relay", interval=interval, tags=["custody"],
+                                          description="Sends pending notifications through Apprise."),
         operations_alert.to_deployment(name="alert", tags=["custody"],
                                        description="Notifies supervisors and the sheriff of a failed, late or silent run."),
     ]

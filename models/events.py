@@ -165,6 +165,17 @@ class DetainerLifted(_Event):
     note: LongText
 
 
+# Notices to ICE whose receipt ICE can acknowledge (rule 9: a sent message is not proof of notice).
+ICE_NOTICES = ("release-notice", "advance-notice", "hold-started", "release-order", "reminder", "picked-up",
+               "transferred-out", "released", "already-released", "lifted", "t0-corrected")
+
+
+class NoticeAcknowledged(_Event):
+    type: Literal["notice.acknowledged"]
+    notice: Literal[ICE_NOTICES]  # type: ignore[valid-type]
+    acknowledged_by: Text
+
+
 class InmateReleased(_Event):
     type: Literal["inmate.released"]
     released_by: Text
@@ -172,12 +183,12 @@ class InmateReleased(_Event):
 
 Event = Annotated[
     Union[DetainerReceived, DetainerCopyServed, ReleaseScheduled, ReleaseAuthorized,
-          WarrantServed, CustodyTransferred, DetainerLifted, InmateReleased],
+          WarrantServed, CustodyTransferred, DetainerLifted, InmateReleased, NoticeAcknowledged],
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (
     "detainer.received", "detainer.copy_served", "release.scheduled", "release.authorized",
-    "warrant.served", "custody.transferred", "detainer.lifted", "inmate.released",
+    "warrant.served", "custody.transferred", "detainer.lifted", "inmate.released", "notice.acknowledged",
 )
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 

@@ -25,7 +25,8 @@ from models.rules import service_problems
 from models.store import ConcurrentUpdate, SqlUnitOfWork
 
 RETRIES = 8
-CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred"})
+CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred",
+                              "notice.acknowledged"})
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _check_sender_and_facility(event: Any, sender: Sender, policy: Policy) -> No
         raise EventRejected("facility", f"{event.facility!r} is not one of this jail's facilities ({', '.join(policy.facilities)})")
 
 
-_PERSON_FIELDS = ("officer_badge", "served_by", "lifted_by", "released_by", "officer_name")
+_PERSON_FIELDS = ("officer_badge", "served_by", "lifted_by", "released_by", "officer_name", "acknowledged_by")
 
 
 def _actor(sender: Sender, event: Any) -> str:
@@ -177,6 +178,12 @@ def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, n
         case.lift(event.occurred_at, event.lifted_by, event.note, now)
     elif kind == "custody.transferred":
         case.transfer(event.occurred_at, event.agency, event.officer_name, now)
+    elif kind == "notice.acknowledged":
+        count = uow.outbox_acknowledge(case.case_id, event.notice, event.occurred_at, event.acknowledged_by)
+        if count == 0 and not replay:
+            raise EventRejected("notice", f"no unacknowledged {event.notice!r} notice to ICE is on file for this case")
+        case.effects.append(Transition("notice_acknowledged", case.status, case.status,
+                                       f"ICE acknowledged the {event.notice} notice ({event.acknowledged_by})"))
     elif kind == "warrant.served":
         service = Service(event.officer_badge, event.warrant_number, event.location, event.occurred_at, event.event_id)
         problems = service_problems(service, roster=uow.roster_entries(event.officer_badge),

@@ -288,6 +288,17 @@ class SqlUnitOfWork:
         o = t.outbox
         return list(self.conn.execute(select(o).order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit)).mappings())
 
+    def unacknowledged_ice_notices(self, case_ids: list[str]) -> dict[str, list[str]]:
+        o = t.outbox
+        found: dict[str, list[str]] = {}
+        if not case_ids:
+            return found
+        for case_id, kind in self.conn.execute(
+                select(o.c.case_id, o.c.kind).where(o.c.case_id.in_(case_ids), o.c.recipient_group == "ice",
+                                                    o.c.acknowledged_at.is_(None)).order_by(o.c.id)):
+            found.setdefault(case_id, []).append(kind)
+        return found
+
     def attempts_for(self, outbox_id: int) -> list[RowMapping]:
         a = t.delivery_attempts
         return list(self.conn.execute(select(a).where(a.c.outbox_id == outbox_id).order_by(a.c.id)).mappings())

@@ -51,6 +51,7 @@ def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
 
 def case_detail(uow: SqlUnitOfWork, case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
     view = case_summary(case, policy, now)
+    view["unacknowledged_ice_notices"] = uow.unacknowledged_ice_notices([case.case_id]).get(case.case_id, [])
     view["detainers"] = [{
         "form": d["form"], "requests_custody": d["requests_custody"], "ice_event_number": d["ice_event_number"],
         "issuing_office": d["issuing_office"], "issued_at": iso_z(d["issued_at"]), "received_at": iso_z(d["received_at"]),
@@ -79,4 +80,5 @@ def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime) -> list[dict[s
     cases = uow.cases_open()
     far = datetime.max.replace(tzinfo=now.tzinfo)
     cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or far, c.case_id))
-    return [case_summary(c, policy, now) for c in cases]
+    unacked = uow.unacknowledged_ice_notices([c.case_id for c in cases])
+    return [{**case_summary(c, policy, now), "unacknowledged_ice_notices": unacked.get(c.case_id, [])} for c in cases]

@@ -32,6 +32,7 @@ def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, st
     return [{"case": v["case_id"], "booking": v["booking_number"], "status": v["status"],
              "T0": _local(v["t0"], policy), "deadline (local)": _local(v["deadline_at"], policy),
              "time left": _left(v["seconds_left"]), "served by": v["served_by"] or "-",
+             "ICE notices not acknowledged": ", ".join(v.get("unacknowledged_ice_notices", [])) or "-",
              "warnings": "; ".join(v["warnings"]) or "-"} for v in views]
 
 

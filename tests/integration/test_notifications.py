@@ -41,7 +41,7 @@ def test_each_group_gets_its_messages_with_only_the_personal_data_it_needs(core,
     web, mail, path = receivers
     caplog.set_level(logging.DEBUG)
     held_case(core, clock)
-    report = Relay(core, Recipients(path), "r1").pass_once()
+    report = Relay(core, Recipients(path, respect_rate_limits=False), "r1").pass_once()
     queued = rows(core.engine, t.outbox)
     assert report.sent == len(queued) and {r["state"] for r in queued} == {"sent"}
 
@@ -67,7 +67,7 @@ def test_each_group_gets_its_messages_with_only_the_personal_data_it_needs(core,
 
 def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_ordered_on_time_meanwhile(core, clock, receivers):
     web, mail, path = receivers
-    relay = Relay(core, Recipients(path), "r1")
+    relay = Relay(core, Recipients(path, respect_rate_limits=False), "r1")
     t0 = held_case(core, clock)
     web.failures_left = 10**6  # every json:// receiver is down
     first = relay.pass_once()
@@ -93,7 +93,7 @@ def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_orde
 
 def test_a_channel_that_never_recovers_is_escalated_to_the_other_groups(core, clock, receivers):
     web, mail, path = receivers
-    relay = Relay(core, Recipients(path), "r1")
+    relay = Relay(core, Recipients(path, respect_rate_limits=False), "r1")
     held_case(core, clock)
     mail.rejecting = True  # the release desk's mail server refuses everything, for good
     for _ in range(10):
@@ -113,7 +113,7 @@ def test_two_relays_at_once_never_send_a_row_twice(core, clock, receivers, make_
     for n in range(15):
         ingest(core, detainer_event(f"d{n}", f"B{n}", clock.now() - H, a_number=f"A{n:09d}"), Sender("test"))
     total = len(rows(core.engine, t.outbox))
-    relays = [Relay(make_core(roster=None), Recipients(path), f"r{i}") for i in range(2)]
+    relays = [Relay(make_core(roster=None), Recipients(path, respect_rate_limits=False), f"r{i}") for i in range(2)]
     barrier = threading.Barrier(2)
     reports = []
 
@@ -132,3 +132,45 @@ def test_two_relays_at_once_never_send_a_row_twice(core, clock, receivers, make_
     assert len(titles) == len(set(titles)) and len(web.received) + len(mail.messages) == total
     ok = [a for a in rows(core.engine, t.delivery_attempts) if a["ok"]]
     assert len(ok) == total
+
+
+def test_notify_test_and_the_notifications_listing_through_the_cli(tmp_path, receivers):
+    from tests.integration.cli import custody, custody_env, custody_json
+
+    web, mail, path = receivers
+    env = custody_env(tmp_path / "home", CUSTODY_APPRISE_CONFIG=str(path))
+    sent = custody(env, "notify-test", "supervisors")
+    assert "ok" in sent.stdout and "test message to supervisors: sent" in sent.stdout
+    assert [m["title"] for m in web.to("/supervisors")] == ["custody: test message"]
+    web.failures_left = 10
+    failed = custody(env, "notify-test", "ice", check=False)
+    assert failed.returncode == 1 and "FAILED" in failed.stdout and SECRET not in failed.stdout
+    assert "***" in failed.stdout or "****" in failed.stdout  # the channel is shown, its password is not
+    listing = custody_json(env, "notifications")
+    assert [(n["group"], n["state"]) for n in listing] == [("ice", "pending"), ("supervisors", "sent")]
+    assert listing[0]["last_error"] and SECRET not in str(listing)
+    assert "ice" in custody(env, "notifications", "--failed").stdout
+    missing = custody(custody_env(tmp_path / "other"), "notify-test", "ice", check=False)
+    assert missing.returncode == 2 and "CUSTODY_APPRISE_CONFIG" in missing.stderr
+
+
+def test_ice_acknowledges_a_notice_and_unacknowledged_ones_show_on_the_board(core, clock):
+    from models.views import open_cases
+    from tasks.artifacts import board_rows
+
+    held_case(core, clock)
+    with core.uow(read_only=True) as uow:
+        [view] = open_cases(uow, core.policy, clock.now())
+    assert {"release-notice", "hold-started"} <= set(view["unacknowledged_ice_notices"])
+    ice = Sender("ice", frozenset({"notice.acknowledged"}))
+    ack = {"event_id": "ack1", "type": "notice.acknowledged", "occurred_at": clock.now().isoformat(),
+           "booking_number": "B1", "notice": "release-notice", "acknowledged_by": "ERO duty officer K"}
+    assert ingest(core, ack, ice).result == "accepted"
+    [row] = [r for r in rows(core.engine, t.outbox) if r["kind"] == "release-notice"]
+    assert row["acknowledged_by"] == "ERO duty officer K"
+    with core.uow(read_only=True) as uow:
+        [view] = open_cases(uow, core.policy, clock.now())
+    assert "release-notice" not in view["unacknowledged_ice_notices"]
+    assert "hold-started" in board_rows([view], core.policy)[0]["ICE notices not acknowledged"]
+    again = ingest(core, {**ack, "event_id": "ack2"}, ice)
+    assert again.result == "rejected" and again.reason.startswith("notice:")
