@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from prefect import serve
 
+from flows.acknowledge import acknowledge_notice
 from flows.alert import operations_alert
 from flows.backstop import backstop, reconcile_runs
 from flows.case import case_flow
@@ -32,6 +33,8 @@ def deployments(interval: timedelta = BACKSTOP_INTERVAL):
                                      description="Brings case runs in line with the database (and polls for pickup)."),
         relay_notifications.to_deployment(name="relay", interval=interval, tags=["custody"],
                                           description="Sends pending notifications through Apprise."),
+        acknowledge_notice.to_deployment(name="acknowledge", tags=["custody"],
+                                         description="Record that ICE acknowledged a notice (use the Run form)."),
         operations_alert.to_deployment(name="alert", tags=["custody"],
                                        description="Notifies supervisors and the sheriff of a failed, late or silent run."),
     ]
