@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
@@ -17,7 +16,7 @@ from models.db import DatabaseError
 from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
 from models.policy import Policy, PolicyError
 from models.roster import RosterError
-from models.views import case_detail, find_case, open_cases
+from models.views import case_detail, find_case, format_left as _left, format_local as _local, open_cases
 
 
 def _operator() -> Sender:
@@ -43,20 +42,6 @@ def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, ["-" * w for w in widths], *rows]:
         out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
-
-
-def _local(text: str | None, policy: Policy) -> str:
-    if not text:
-        return "-"
-    return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _left(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    sign = "-" if seconds < 0 else ""
-    minutes = abs(seconds) // 60
-    return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
 
 
 # --- commands --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import uvicorn
 
-from custody.backstop import Backstop
+from custody.loops import Backstop, RelayLoop
 from custody.config import Settings, load_senders, write_default_senders
 from custody.http import create_app
 from custody.supervisor import Child, Supervisor
@@ -45,7 +45,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
 
     relay_loop = None
     if settings.apprise_config.is_file():
-        from tasks.relay import Recipients, Relay, RelayLoop
+        from tasks.relay import Recipients, Relay
         relay_loop = RelayLoop(Relay(core, Recipients(settings.apprise_config), name="relay-custody-up"))
         listeners.append(relay_loop.poke)
         relay_loop.start()

@@ -10,6 +10,20 @@ from models.policy import Policy
 from models.store import SqlUnitOfWork
 
 
+def format_local(text: str | None, policy: Policy) -> str:
+    """'2026-11-02T16:00:00Z' as the jail reads it: '2026-11-02 11:00 EST'."""
+    if not text:
+        return "-"
+    return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def format_left(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    return f"{sign}{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def _local(instant: datetime | None, policy: Policy) -> str | None:
     return None if instant is None else policy.local(instant).isoformat()
 

@@ -3,7 +3,6 @@ timeline. Neither carries the person's name, date of birth or A-number: the
 UI shows case and booking numbers, and the record stays in our database."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from prefect import task
@@ -11,21 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from models.policy import Policy
-from models.views import case_detail, open_cases
+from models.views import case_detail, format_left as _left, format_local as _local, open_cases
 from tasks.context import core
-
-
-def _local(text: str | None, policy: Policy) -> str:
-    if not text:
-        return "-"
-    return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _left(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    return f"{sign}{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, str]]:

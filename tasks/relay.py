@@ -167,32 +167,3 @@ class Relay:
                 f"Last error: {last_error or '-'}\nDeliver it by other means and record the acknowledgement.")
         return uow.outbox_add_alert(key=f"{row['idempotency_key']}:escalated", kind="escalation", groups=targets,
                                     urgency="urgent", subject=subject, body=body, now=now, case_id=row["case_id"])
-
-
-class RelayLoop(threading.Thread):
-    """The relay inside `custody up`: it runs whether or not Prefect is up."""
-
-    def __init__(self, relay: Relay, every: float = 5.0):
-        super().__init__(name="custody-relay", daemon=True)
-        self.relay, self.every = relay, every
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-
-    def poke(self, *_: object) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                report = self.relay.pass_once()
-                if report.examined:
-                    log.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying,
-                             report.failed, report.escalated)
-            except Exception:
-                log.exception("relay pass failed; retrying")
-            self._wake.wait(self.every)

@@ -1,0 +1,83 @@
+"""The loops that run inside `custody up`, beside the HTTP endpoint: each does
+one pass, then sleeps until the pass says when it is next needed, a commit
+pokes it, or its interval runs out. Neither needs Prefect."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from models.handlers import Core, SweepReport, sweep
+
+log = logging.getLogger("custody.loops")
+
+
+class PassLoop(threading.Thread):
+    def __init__(self, name: str, interval: timedelta, error_backoff: timedelta = timedelta(seconds=5)):
+        super().__init__(name=name, daemon=True)
+        self.interval = interval
+        self.error_backoff = error_backoff
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self.passes = 0
+
+    def one_pass(self) -> timedelta | None:
+        """Do the work; return how long until it is next due (None: the interval)."""
+        raise NotImplementedError
+
+    def poke(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                until = self.one_pass()
+                self.passes += 1
+                wait = self.interval if until is None else min(self.interval, until)
+            except Exception:  # the loop must outlive any one bad pass
+                log.exception("%s: pass failed; retrying", self.name)
+                wait = self.error_backoff
+            self._wake.wait(wait.total_seconds())
+
+
+class Backstop(PassLoop):
+    """The deadline backstop from the database alone: it wakes at the next due
+    instant it reads (or when a new hold is written), and at least every minute."""
+
+    def __init__(self, core: Core, interval: timedelta = timedelta(seconds=60)):
+        super().__init__("custody-backstop", interval)
+        self.core = core
+        self.last_report: SweepReport | None = None
+
+    def one_pass(self) -> timedelta | None:
+        report = sweep(self.core)
+        self.last_report = report
+        for action in report.actions:
+            log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
+                        action.status_before, action.status_after, action.reason)
+        if report.next_due_at is None:
+            return None
+        until = report.next_due_at - self.core.clock.now()
+        # Still due after a full pass means a case could not be advanced
+        # (contention): try again shortly rather than spin.
+        return until if until > timedelta(0) else self.error_backoff / 25
+
+
+class RelayLoop(PassLoop):
+    """The notification relay, so notifications go out while Prefect is down."""
+
+    def __init__(self, relay, interval: timedelta = timedelta(seconds=5)):
+        super().__init__("custody-relay", interval)
+        self.relay = relay
+
+    def one_pass(self) -> timedelta | None:
+        report = self.relay.pass_once()
+        if report.examined:
+            log.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying,
+                     report.failed, report.escalated)
+        return None
