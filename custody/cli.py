@@ -213,6 +213,23 @@ def cmd_notify_test(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     return 0 if state == "sent" else 1
 
 
+def cmd_audit_verify(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    with core.uow(read_only=True) as uow:
+        broken = uow.audit_broken_links(args.case)
+        entries = uow.audit_count()
+    broken.sort(key=lambda b: b["id"])
+    if args.json:
+        out.write(json.dumps({"entries": entries, "verified": not broken, "broken": broken}, indent=2) + "\n")
+    elif broken:
+        first = broken[0]
+        out.write(f"BROKEN: chain {first['chain']} at entry {first['seq']} (row {first['id']}): {first['problem']}\n")
+        if len(broken) > 1:
+            out.write(f"{len(broken) - 1} more chain(s) broken: {', '.join(b['chain'] for b in broken[1:])}\n")
+    else:
+        out.write(f"audit trail verified: {entries} entries, every link intact\n")
+    return 1 if broken else 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from custody.up import run_up
     return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect, demo=args.demo)
@@ -272,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("notify-test", help="send a test message to one recipient group now")
     p.add_argument("tag", help="the group, e.g. ice, release-desk, supervisors")
     p.set_defaults(handler=cmd_notify_test)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    p = audit.add_parser("verify", help="check the hash chain; report the first broken link")
+    p.add_argument("--case", help="only this case's chain")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_audit_verify)
 
     p = sub.add_parser("sweep", help="one pass of the deadline backstop, now")
     p.add_argument("--json", action="store_true")

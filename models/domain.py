@@ -1,7 +1,7 @@
 """Value objects of the custody domain. Plain Python: no infrastructure."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -114,7 +114,6 @@ class Notice:
     groups: tuple[str, ...]
     urgency: Urgency = Urgency.INFO
     mark: str = ""
-    facts: dict = field(default_factory=dict, hash=False, compare=False)
 
     def key_for(self, case_id: str, group: str) -> str:
         suffix = f"@{self.mark}" if self.mark else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -218,7 +218,3 @@ def load_policy(path: str | Path) -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError("file", f"{path} is not valid TOML: {exc}") from None
     return policy_from_mapping(data, source=str(path))
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone)

@@ -152,6 +152,11 @@ audit = Table(
     Column("status_before", String(32)),
     Column("status_after", String(32)),
     Column("reason", Text, nullable=False),
+    Column("chain", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    UniqueConstraint("chain", "seq"),
 )
 
 roster_loads = Table(

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from models import schema as t
+from models.audit_chain import GENESIS, chain_of, entry_hash, first_broken_link
 from models.case import Case
 from models.domain import OPEN_STATUSES, Detainer, DetainerForm, Notice, RosterEntry, Status, Transition, WarrantForm
 from models.notices import render
@@ -196,11 +197,39 @@ class SqlUnitOfWork:
     # --- audit and outbox ----------------------------------------------------------------
 
     def audit_add(self, *, case_id: str | None, at: datetime, actor: str, source_event_id: str | None, transition: Transition) -> None:
-        self.conn.execute(insert(t.audit).values(
-            case_id=case_id, at=at, actor=actor, source_event_id=source_event_id, action=transition.action,
-            status_before=transition.status_before and str(transition.status_before),
-            status_after=transition.status_after and str(transition.status_after),
-            reason=transition.reason))
+        """Append to the case's hash chain. Writers of one case are serialised by
+        the compare-and-set on the case row; UNIQUE(chain, seq) refuses a fork."""
+        a = t.audit
+        chain = chain_of(case_id)
+        head = self.conn.execute(select(a.c.seq, a.c.entry_hash).where(a.c.chain == chain)
+                                 .order_by(a.c.seq.desc()).limit(1)).first()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        entry = dict(case_id=case_id, at=at, actor=actor, source_event_id=source_event_id, action=transition.action,
+                     status_before=transition.status_before and str(transition.status_before),
+                     status_after=transition.status_after and str(transition.status_after),
+                     reason=transition.reason, chain=chain, seq=seq, prev_hash=prev)
+        self.conn.execute(insert(a).values(**entry, entry_hash=entry_hash(prev, entry)))
+
+    def audit_broken_links(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        """The first broken link of every chain that has one (all chains, or one case's)."""
+        a = t.audit
+        query = select(a).order_by(a.c.chain, a.c.seq)
+        if case_id is not None:
+            query = query.where(a.c.chain == chain_of(case_id))
+        broken, chain, entries = [], None, []
+        for row in list(self.conn.execute(query).mappings()) + [None]:
+            if row is None or row["chain"] != chain:
+                if entries:
+                    found = first_broken_link(entries)
+                    if found:
+                        broken.append(found)
+                chain, entries = (row["chain"] if row else None), []
+            if row is not None:
+                entries.append(row)
+        return broken
+
+    def audit_count(self) -> int:
+        return self.conn.execute(select(func.count()).select_from(t.audit)).scalar_one()
 
     def audit_for_case(self, case_id: str) -> list[RowMapping]:
         return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())

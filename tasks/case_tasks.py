@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models.clock import iso_z
+from models.durations import format_duration
 from models.handlers import Sender, SweepReport, advance_cases, ingest
 from models.views import case_summary
 from tasks.context import core
@@ -37,7 +38,6 @@ def _hold_steps(case, policy) -> list[tuple[str, str]]:
 
 
 def _label(delta) -> str:
-    from models.durations import format_duration
     return format_duration(delta)
 
 

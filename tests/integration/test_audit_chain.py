@@ -1,0 +1,80 @@
+"""The audit trail is tamper-evident: an entry changed or removed behind the
+software's back is found, and the first broken link is named."""
+from datetime import timedelta
+
+import json
+
+from sqlalchemy import text
+
+from models.clock import FixedClock
+from models.db import make_engine, migrate
+from models.handlers import Core, Sender, ingest
+from tests.builders import detainer_event, policy, release_event, service_event, utc
+from tests.integration.cli import custody, custody_env
+
+
+def history(core, clock):
+    t0 = clock.now() - timedelta(minutes=10)
+    for event in (detainer_event("d1", "B1", t0 - timedelta(hours=1)), release_event("r1", "B1", t0),
+                  service_event("s1", "B1", t0 + timedelta(minutes=1)),
+                  detainer_event("d2", "B2", t0, a_number="A000000002")):
+        assert ingest(core, event, Sender("test")).result == "accepted"
+
+
+def broken(core, case_id=None):
+    with core.uow(read_only=True) as uow:
+        return uow.audit_broken_links(case_id)
+
+
+def test_an_untouched_trail_verifies(core, clock):
+    history(core, clock)
+    assert broken(core) == []
+
+
+def test_an_edited_entry_is_caught_at_that_entry(core, clock):
+    history(core, clock)
+    with core.engine.begin() as conn:  # someone with database access, behind the software's back
+        conn.execute(text("DROP TRIGGER audit_trail_no_update"))
+        target = conn.execute(text("SELECT id, seq FROM audit_trail WHERE case_id = '2026-00001' AND action = 'hold_started'")).one()
+        conn.execute(text("UPDATE audit_trail SET reason = 'held on a verbal order' WHERE id = :id"), {"id": target.id})
+    [found] = broken(core)
+    assert (found["chain"], found["seq"], found["id"]) == ("2026-00001", target.seq, target.id)
+    assert "content" in found["problem"]
+    assert broken(core, "2026-00002") == []
+
+
+def test_a_removed_entry_is_caught(core, clock):
+    history(core, clock)
+    with core.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_trail_no_delete"))
+        conn.execute(text("DELETE FROM audit_trail WHERE case_id = '2026-00001' AND seq = 2"))
+    [found] = broken(core)
+    assert found["chain"] == "2026-00001" and found["seq"] == 2 and "missing" in found["problem"]
+
+
+def test_custody_audit_verify_reports_the_first_broken_link(tmp_path):
+    env = custody_env(tmp_path)
+    custody(env, "ingest", "-", stdin=json.dumps(detainer_event("d1", "B1", utc(2026, 3, 1, 9))) + "\n")
+    assert "every link intact" in custody(env, "audit", "verify").stdout
+    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_trail_no_update"))
+        conn.execute(text("UPDATE audit_trail SET actor = 'someone else' WHERE chain = '2026-00001' AND seq = 1"))
+    result = custody(env, "audit", "verify", check=False)
+    assert result.returncode == 1 and "BROKEN: chain 2026-00001 at entry 1" in result.stdout
+
+
+def test_entries_written_before_the_chain_existed_are_chained_on_upgrade(db_url):
+    engine = make_engine(db_url)
+    migrate(engine, "0004")
+    with engine.begin() as conn:
+        for n, action in enumerate(("case_opened", "release_authorized", "hold_started")):
+            conn.execute(text(
+                "INSERT INTO audit_trail (case_id, at, actor, action, status_before, status_after, reason) "
+                "VALUES ('2026-00001', :at, 'old', :action, NULL, NULL, 'from an older release')"),
+                {"at": f"2026-03-01 1{n}:00:00.000000", "action": action})
+    migrate(engine)
+    core = Core(engine, policy(), FixedClock(utc(2026, 3, 2)))
+    assert broken(core) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT seq FROM audit_trail ORDER BY id")).scalars().all() == [1, 2, 3]
