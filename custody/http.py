@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
+from models.events import Event
 from models.handlers import Core, ingest
 
 MAX_BODY_BYTES = 1_048_576
@@ -33,6 +36,44 @@ def _status_for(result: dict[str, Any]) -> int:
     return 422
 
 
+RESULT = {"type": "object", "properties": {
+    "event_id": {"type": "string"}, "result": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+    "reason": {"type": "string", "description": "FIELD: what is wrong (rejections only)"},
+    "case_id": {"type": "string"}, "outcome": {"type": "string"}}, "required": ["result"]}
+ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """The contract of interface.md as OpenAPI: the event union is generated from
+    the same pydantic models that validate requests, so the two cannot drift."""
+    schema = get_openapi(title="custody event intake", version="1", routes=app.routes,
+                         description="Events from the jail system, ICE, officers and staff. Every request needs "
+                                     "`Authorization: Bearer TOKEN`; a token may send only its own event types.")
+    event = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {}).update(event.pop("$defs", {}))
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    schema["security"] = [{"bearer": []}]
+    post = schema["paths"]["/events"]["post"]
+    post["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        event, {"type": "array", "items": event, "minItems": 1, "maxItems": MAX_BATCH}]}}}}
+    json_of = lambda s: {"content": {"application/json": {"schema": s}}}
+    post["responses"] = {
+        "201": {"description": "accepted: stored and applied", **json_of(RESULT)},
+        "200": {"description": "a duplicate of an accepted event, or an array's results",
+                **json_of({"oneOf": [RESULT, {"type": "object", "properties": {"results": {"type": "array", "items": RESULT}}}]})},
+        "400": {"description": "the body is not UTF-8 JSON, or an empty array", **json_of(ERROR)},
+        "401": {"description": "no token or a wrong one; nothing stored", **json_of(ERROR)},
+        "403": {"description": "this sender may not send this event type", **json_of(RESULT)},
+        "409": {"description": "the event id was used for a different event", **json_of(RESULT)},
+        "413": {"description": "the body or the batch is too large", **json_of(ERROR)},
+        "422": {"description": "rejected: the reason names the field", **json_of(RESULT)},
+    }
+    health = schema["paths"]["/health"]["get"]
+    health["responses"]["401"] = {"description": "no token or a wrong one", **json_of(ERROR)}
+    return schema
+
+
 def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
     app = FastAPI(title="custody event intake", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -45,6 +86,12 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
 
     def _unauthorized() -> JSONResponse:
         return _error(401, "authorization", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request):
+        if _authenticate(request) is None:
+            return _unauthorized()
+        return openapi_schema(app)
 
     @app.get("/health")
     async def health(request: Request):

@@ -166,3 +166,15 @@ def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert not (tmp_path / "custody.db").exists()  # the demo never touches the real database
+
+
+def test_the_openapi_schema_describes_the_contract_behind_a_token(system):
+    base, _, _ = system
+    assert httpx.get(f"{base}/openapi.json", timeout=10).status_code == 401
+    schema = httpx.get(f"{base}/openapi.json", headers={"Authorization": f"Bearer {TOKENS['ice']}"}, timeout=10).json()
+    post = schema["paths"]["/events"]["post"]
+    assert {"201", "200", "401", "403", "409", "422"} <= set(post["responses"])
+    body = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    tags = set(body[0]["discriminator"]["mapping"])
+    assert {"detainer.received", "warrant.served", "notice.acknowledged"} <= tags
+    assert "DetainerReceived" in schema["components"]["schemas"] and schema["security"] == [{"bearer": []}]
