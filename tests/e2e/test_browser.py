@@ -75,19 +75,28 @@ def test_an_officer_serves_the_warrant_through_the_ui(demo):
         page.locator("input[placeholder='Search by flow run name']:visible").fill(name)
         page.get_by_role("link", name=name, exact=True).first.click()
         resume = page.get_by_role("button", name="Resume")
-        resume.first.click()
-        dialog = page.get_by_role("dialog")
-        assert "Serve the ICE warrant" in dialog.inner_text() and "DEMO-001" in dialog.inner_text()
-        dialog.locator("textarea").nth(0).fill("W-1024")
-        dialog.locator("textarea").nth(1).fill(case["warrant_number"])
-        dialog.get_by_role("button").nth(3).click()  # the menu of "Served At"
-        page.get_by_text("Use JSON input").click()
-        served_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        dialog.locator("textarea").nth(2).fill(f'"{served_at}"')
-        dialog.get_by_role("switch").or_(dialog.locator("input[type=checkbox]")).first.click()
-        page.screenshot(path=str(home / "form.png"))
-        dialog.get_by_role("button", name="Submit").click()
-        page.get_by_text("Flow run resumed").first.wait_for()
+        for attempt in range(2):  # a second try only if the UI showed no confirmation
+            resume.first.click()
+            dialog = page.get_by_role("dialog")
+            assert "Serve the ICE warrant" in dialog.inner_text() and "DEMO-001" in dialog.inner_text()
+            dialog.locator("textarea").nth(0).fill("W-1024")
+            dialog.locator("textarea").nth(1).fill(case["warrant_number"])
+            dialog.get_by_role("button").nth(3).click()  # the menu of "Served At"
+            page.get_by_text("Use JSON input").click()
+            editor = dialog.locator("textarea").nth(2)
+            editor.wait_for()
+            served_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+            editor.click()
+            page.keyboard.type(f'"{served_at}"')  # typed as a person would, so the editor sees every key
+            dialog.get_by_role("switch").or_(dialog.locator("input[type=checkbox]")).first.click()
+            page.screenshot(path=str(home / f"form-{attempt}.png"))
+            dialog.get_by_role("button", name="Submit").click()
+            try:
+                page.get_by_text("Flow run resumed").first.wait_for(timeout=20_000)
+                break
+            except Exception:
+                page.screenshot(path=str(home / f"after-submit-{attempt}.png"))
+                page.reload(wait_until="networkidle")
         browser.close()
 
     deadline = time.monotonic() + 60
