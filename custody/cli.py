@@ -111,6 +111,54 @@ def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_case_record(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    """The complete, attributed history of one case, fit to hand to counsel or a court."""
+    with core.uow(read_only=True) as uow:
+        case = find_case(uow, args.id)
+        if case is None:
+            sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
+            return 1
+        view = case_detail(uow, case, core.policy, core.clock.now())
+        detainers = uow.detainers_for_case(case.case_id)
+        notices = uow.outbox_for_case(case.case_id)
+        broken = uow.audit_broken_links(case.case_id)
+    policy = core.policy
+    when = lambda text: f"{text} | {_local(text, policy)}" if text else "-"
+    lines = [
+        f"CASE RECORD {case.case_id}",
+        "CONTAINS PERSONAL DATA (name, date of birth, A-number): for counsel, the court or authorised staff only.",
+        f"Printed {iso_z(core.clock.now())} by {_operator().name}; times are UTC | {policy.timezone.key}.",
+        f"Audit trail for this case: {'VERIFIED (every hash link intact)' if not broken else 'BROKEN: ' + broken[0]['problem'] + ' at entry ' + str(broken[0]['seq'])}",
+        "",
+        f"Booking {case.booking_number}, facility {case.facility}. Status: {case.status}" + (f" ({case.status_reason})" if case.status_reason else ""),
+        f"T0: {when(view['t0'])} (anchor rule: {view['anchor_rule'] or '-'})",
+        f"Deadline: {when(view['deadline_at'])}",
+        f"Hold authorised: {'yes' if case.hold_authorized else 'no'}" + (f" ({case.no_hold_reason})" if case.no_hold_reason else ""),
+        "",
+        "Detainers:",
+    ]
+    for d in detainers:
+        lines.append(f"  {d['form']} ICE event {d['ice_event_number']} from {d['issuing_office']}, issued {when(iso_z(d['issued_at']))}, "
+                     f"received {when(iso_z(d['received_at']))}; subject {d['subject_name']}, born {d['subject_dob']}, "
+                     f"{d['a_number']}; identity verified: {'yes' if d['identity_verified'] else 'no'}; "
+                     f"warrant: {d['warrant_form'] or 'none'} {d['warrant_number'] or ''}".rstrip())
+    lines += ["", "History (events as they occurred, and every action the system or a person took):"]
+    for item in view["timeline"]:
+        if item["kind"] == "event":
+            lines.append(f"  {when(item['at'])}  EVENT {item['type']} ({item['event_id']}) from {item['sender']}, "
+                         f"received {item['received_at']}: {item['outcome']}")
+        else:
+            change = "" if item["status_before"] == item["status_after"] else f" [{item['status_before'] or 'new'} -> {item['status_after']}]"
+            lines.append(f"  {when(item['at'])}  {item['action']}{change} by {item['actor']}: {item['reason']}")
+    lines += ["", "Notifications:"]
+    for n in notices:
+        ack = f", acknowledged {iso_z(n['acknowledged_at'])} by {n['acknowledged_by']}" if n["acknowledged_at"] else ""
+        lines.append(f"  {when(iso_z(n['created_at']))}  {n['kind']} to {n['recipient_group']} ({n['urgency']}): {n['state']}"
+                     f"{', sent ' + iso_z(n['sent_at']) if n['sent_at'] else ''}, {n['attempts']} failed attempt(s){ack}")
+    out.write("\n".join(lines) + "\n")
+    return 0 if not broken else 1
+
+
 def cmd_cases(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
         views = open_cases(uow, core.policy, core.clock.now())
@@ -267,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_case_show)
+
+    p = case.add_parser("record", help="the complete attributed history of one case, for counsel or a court")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_case_record)
 
     p = sub.add_parser("cases", help="open cases, soonest deadline first")
     p.add_argument("--json", action="store_true")

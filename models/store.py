@@ -328,6 +328,9 @@ class SqlUnitOfWork:
             found.setdefault(case_id, []).append(kind)
         return found
 
+    def outbox_for_case(self, case_id: str) -> list[RowMapping]:
+        return list(self.conn.execute(select(t.outbox).where(t.outbox.c.case_id == case_id).order_by(t.outbox.c.id)).mappings())
+
     def attempts_for(self, outbox_id: int) -> list[RowMapping]:
         a = t.delivery_attempts
         return list(self.conn.execute(select(a).where(a.c.outbox_id == outbox_id).order_by(a.c.id)).mappings())

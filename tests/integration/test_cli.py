@@ -105,3 +105,18 @@ def write_policy(tmp_path, **hold_or_jurisdiction):
     path = tmp_path / "policy.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def test_case_record_is_complete_attributed_and_verified(tmp_path):
+    env = custody_env(tmp_path)
+    custody(env, "roster", "load", str(ROOT / "examples" / "roster.csv"))
+    custody(env, "ingest", "-", stdin=step("detainer"))
+    custody(env, "ingest", "-", stdin=step("release"))
+    record = custody(env, "case", "record", "B-2026-0412").stdout
+    assert "CONTAINS PERSONAL DATA" in record.splitlines()[1]
+    assert "VERIFIED" in record and "Example Person" in record and "A201555012" in record and "1988-04-02" in record
+    for text in ("EVENT detainer.received", "EVENT warrant.served", "hold_started [release_authorized -> held] by cli:",
+                 "release-notice to ice", "W-1024"):
+        assert text in record, text
+    assert " EST" in record or " EDT" in record
+    assert custody(env, "case", "record", "NOPE", check=False).returncode == 1
