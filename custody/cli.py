@@ -14,7 +14,7 @@ from custody.wiring import build_core
 from models.clock import iso_z
 from models.db import DatabaseError
 from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
-from models.policy import Policy, PolicyError
+from models.policy import PolicyError
 from models.roster import RosterError
 from models.views import case_detail, find_case, format_left as _left, format_local as _local, open_cases
 

@@ -14,6 +14,8 @@ from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field, ValidationError
 
+from models.policy import Policy
+from models.views import format_local
 from tasks.artifacts import publish_timeline
 from tasks.case_tasks import mark_synced, parse_instant, read_case, record_service
 from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
@@ -45,21 +47,14 @@ class WarrantServiceForm(RunInput):
     served_inside_facility: bool = Field(description="I served the warrant inside this jail's facility")
 
 
-def _local(iso: str | None, timezone_name: str) -> str:
-    if not iso:
-        return "-"
-    from zoneinfo import ZoneInfo
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(ZoneInfo(timezone_name)).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def form_description(view: dict[str, Any], refusal: str | None, timezone_name: str = "UTC") -> str:
+def form_description(view: dict[str, Any], refusal: str | None, policy: Policy) -> str:
     lines = [
         f"## Serve the ICE warrant: case {view['case_id']}",
         "",
         f"* **Booking number:** {view['booking_number']} (facility {view['facility']})",
         f"* **Warrant:** {view['warrant_form'] or '-'} {view['warrant_number'] or '(none on file)'}",
-        f"* **T0 (release authorised):** {_local(view['t0'], timezone_name)}",
-        f"* **Hold deadline:** {_local(view['deadline_at'], timezone_name)} ({view['deadline_at']})",
+        f"* **T0 (release authorised):** {format_local(view['t0'], policy)}",
+        f"* **Hold deadline:** {format_local(view['deadline_at'], policy)} ({view['deadline_at']})",
         "",
         "Serve only inside the jail. Do not ask about birthplace, citizenship or immigration status.",
     ]
@@ -68,11 +63,10 @@ def form_description(view: dict[str, Any], refusal: str | None, timezone_name: s
     return "\n".join(lines)
 
 
-def service_event(view: dict[str, Any], form: WarrantServiceForm, key: str, timezone_name: str) -> dict[str, Any]:
+def service_event(view: dict[str, Any], form: WarrantServiceForm, key: str, policy: Policy) -> dict[str, Any]:
     served_at = form.served_at
-    if served_at.tzinfo is None:
-        from zoneinfo import ZoneInfo
-        served_at = served_at.replace(tzinfo=ZoneInfo(timezone_name))
+    if served_at.tzinfo is None:  # the form says: jail local time unless an offset is given
+        served_at = served_at.replace(tzinfo=policy.timezone)
     return {
         "event_id": f"form-{view['case_id']}-{key}", "type": "warrant.served",
         "occurred_at": served_at.isoformat(), "booking_number": view["booking_number"],
@@ -86,7 +80,7 @@ def case_flow(case_id: str) -> str:
     from tasks.context import core
 
     logger = get_run_logger()
-    timezone_name = core().policy.timezone.key
+    policy = core().policy
     attempt = 0
     refusal: str | None = None
     while True:
@@ -109,7 +103,7 @@ def case_flow(case_id: str) -> str:
             logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
             try:
                 form = suspend_flow_run(
-                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal, timezone_name)),
+                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal, policy)),
                     key=key, timeout=None)
             except ValidationError as exc:
                 # This wait was woken without a form (the case moved on): re-read.
@@ -118,7 +112,7 @@ def case_flow(case_id: str) -> str:
             if not form.served_inside_facility:
                 refusal = "served_inside_facility: a warrant may be served only inside this jail"
                 continue
-            result = record_service(case_id, service_event(view, form, key, timezone_name))
+            result = record_service(case_id, service_event(view, form, key, policy))
             if result["result"] == "rejected":
                 refusal = result["reason"]
                 logger.warning("case %s: service refused: %s", case_id, refusal)

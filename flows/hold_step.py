@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
 
-from tasks.case_tasks import advance_case
+from tasks.case_tasks import advance_case, parse_instant
 from tasks.sync import sync_case_task
 
 
@@ -17,7 +17,7 @@ from tasks.sync import sync_case_task
 def hold_step(case_id: str, step: str, at: str | None = None) -> list[dict]:
     if at:
         # Runners may start a run a few seconds early; the step is due at its instant.
-        early = (datetime.fromisoformat(at.replace("Z", "+00:00")) - datetime.now(timezone.utc)).total_seconds()
+        early = (parse_instant(at) - datetime.now(timezone.utc)).total_seconds()
         if 0 < early < 30:
             time.sleep(early)
     actions = advance_case(case_id, f"hold-step:{step}")

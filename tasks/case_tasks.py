@@ -30,15 +30,11 @@ def read_case(case_id: str) -> dict[str, Any]:
 
 def _hold_steps(case, policy) -> list[tuple[str, str]]:
     """The instants at which the hold has something due, as named future runs."""
-    steps = [(f"reminder-{_label(m)}", case.deadline_at - m) for m in policy.reminder_marks]
+    steps = [(f"reminder-{format_duration(m)}", case.deadline_at - m) for m in policy.reminder_marks]
     steps += [("release-order", case.release_order_at),
               ("page-supervisors", case.deadline_at - policy.page_supervisors_before),
               ("deadline", case.deadline_at)]
     return [(name, iso_z(at)) for name, at in steps]
-
-
-def _label(delta) -> str:
-    return format_duration(delta)
 
 
 @task(name="mark-synced", cache_policy=NO_CACHE)

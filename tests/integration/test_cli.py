@@ -4,7 +4,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-from tests.builders import BASE_POLICY, detainer_event, release_event, service_event
+from tests.builders import BASE_POLICY, detainer_event, release_event
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 
 REQUIRED = {"case_id", "booking_number", "status", "t0", "deadline_at", "hold_authorized", "timeline"}

@@ -1,6 +1,5 @@
 """POST /events on a real `custody up` process, listening on loopback."""
 import json
-import os
 import signal
 import socket
 import subprocess

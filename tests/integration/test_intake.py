@@ -11,7 +11,6 @@ from tests.builders import (
     copy_event,
     detainer_event,
     lift_event,
-    policy,
     release_event,
     released_event,
     scheduled_event,

@@ -10,7 +10,7 @@ import pytest
 from models import schema as t
 from models.handlers import Sender, ingest, sweep
 from tasks.relay import Recipients, Relay
-from tests.builders import detainer_event, release_event, service_event, utc
+from tests.builders import detainer_event, release_event, service_event
 from tests.integration.helpers import rows
 from tests.integration.receivers import JsonReceiver, SmtpReceiver, apprise_yaml
 

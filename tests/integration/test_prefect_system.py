@@ -214,7 +214,7 @@ def test_lift_and_notify_only_end_their_runs(live):
     wait_for(lambda: (r := run_of(live, lifted)) and r.state.name == "Suspended", 40, "the run of the case to lift")
     ingest(live, lift_event("c-l1", "PC-1", now()), release_event("c-r2", "PC-2", now()))
     for case_id, status in ((lifted, "closed"), (notify, "closed")):
-        run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 60, f"{case_id} to end")
+        wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 60, f"{case_id} to end")
         assert custody_json(live["env"], "case", "show", case_id)["status"] == status
 
 
