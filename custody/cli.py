@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_roster_show)
 
+    from custody.report_cli import add_parsers as add_report_parsers
+    add_report_parsers(sub, roster)
+
     p = sub.add_parser("notifications", help="recent notifications: delivered, retrying, failed")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--failed", action="store_true", help="only those with a failure")

@@ -2,13 +2,15 @@
 
 `custody up` starts this process and restarts it if it dies. The case and hold
 step deployments have no schedule (runs are created per case); the backstop
-and the reconciler run every minute (the pickup poll is the reconciler's pass:
+and the reconciler run every minute, the reports monthly and yearly, the roster
+watch daily (the pickup poll is the reconciler's pass:
 at most one minute, never longer than the policy's interval)."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from prefect import serve
+from prefect.schedules import Cron
 
 from flows.acknowledge import acknowledge_notice
 from flows.alert import operations_alert
@@ -16,6 +18,7 @@ from flows.backstop import backstop, reconcile_runs
 from flows.case import case_flow
 from flows.hold_step import hold_step
 from flows.relay import relay_notifications
+from flows.reports import periodic_report, roster_watch
 
 BACKSTOP_INTERVAL = timedelta(seconds=60)
 
@@ -23,7 +26,9 @@ BACKSTOP_INTERVAL = timedelta(seconds=60)
 def deployments(interval: timedelta = BACKSTOP_INTERVAL):
     from tasks.context import core
 
-    poll = min(interval, core().policy.pickup_poll_interval)
+    policy = core().policy
+    poll = min(interval, policy.pickup_poll_interval)
+    zone = policy.timezone.key
     return [
         case_flow.to_deployment(name="case", tags=["custody"], description="One run per detainer case."),
         hold_step.to_deployment(name="hold-step", tags=["custody"], description="A reminder, release order or deadline of one hold."),
@@ -37,6 +42,15 @@ def deployments(interval: timedelta = BACKSTOP_INTERVAL):
                                          description="Record that ICE acknowledged a notice (use the Run form)."),
         operations_alert.to_deployment(name="alert", tags=["custody"],
                                        description="Notifies supervisors and the sheriff of a failed, late or silent run."),
+        # Reports at 06:00 jail time on the first of the month / year; the roster watch every morning.
+        periodic_report.to_deployment(name="monthly-report", schedules=[Cron("0 6 1 * *", timezone=zone)],
+                                      parameters={"kind": "monthly"}, tags=["custody", "report"],
+                                      description="Last month's report: artifact, report folder, sent to the sheriff and supervisors."),
+        periodic_report.to_deployment(name="annual-report", schedules=[Cron("0 6 1 1 *", timezone=zone)],
+                                      parameters={"kind": "annual"}, tags=["custody", "report"],
+                                      description="Last year's report (e.g. for the legislature): artifact, folder, sent to the sheriff and supervisors."),
+        roster_watch.to_deployment(name="roster-watch", schedules=[Cron("0 7 * * *", timezone=zone)], tags=["custody"],
+                                   description="Certifications expiring within 30 days and days without a certified WSO, to supervisors."),
     ]
 
 

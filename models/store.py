@@ -341,6 +341,29 @@ class SqlUnitOfWork:
                                                  o.c.acknowledged_at.is_(None))
                                  .values(acknowledged_at=at, acknowledged_by=by)).rowcount
 
+    # --- reports ---------------------------------------------------------------------
+
+    def cases_opened_before(self, end: datetime) -> list[Case]:
+        return [_case_from_row(r) for r in self.conn.execute(
+            self._case_select().where(t.cases.c.opened_at < end).order_by(t.cases.c.case_id)).mappings()]
+
+    def detainers_received_between(self, start: datetime, end: datetime) -> list[RowMapping]:
+        d = t.detainers
+        return list(self.conn.execute(select(d.c.id, d.c.case_id, d.c.form, d.c.warrant_form, d.c.received_at)
+                                      .where(d.c.received_at >= start, d.c.received_at < end)).mappings())
+
+    def outbox_created_between(self, start: datetime, end: datetime) -> list[RowMapping]:
+        o = t.outbox
+        return list(self.conn.execute(select(o).where(o.c.created_at >= start, o.c.created_at < end)
+                                      .order_by(o.c.id)).mappings())
+
+    def bookings_first_seen_between(self, start: datetime, end: datetime) -> list[datetime]:
+        b = t.bookings
+        return list(self.conn.execute(select(b.c.first_seen_at).where(b.c.first_seen_at >= start, b.c.first_seen_at < end)).scalars())
+
+    def roster_history(self) -> list[RosterEntry]:
+        return [_roster_entry(r) for r in self.conn.execute(select(t.roster).order_by(t.roster.c.id)).mappings()]
+
     # --- roster ----------------------------------------------------------------------
 
     def roster_entries(self, badge: str) -> list[RosterEntry]:

@@ -301,3 +301,29 @@ def test_records_staff_record_an_ice_acknowledgement_through_the_ui_form(live):
     acked = wait_for(lambda: db(live, "select acknowledged_by from outbox where case_id = ? and kind = 'release-notice' "
                                       "and acknowledged_at is not null", case_id), 60, "the acknowledgement", live["home"])
     assert acked == [("ERO duty officer K",)]
+
+
+def test_the_monthly_report_deployment_publishes_its_artifact_and_sends_it(live):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("custody-report/monthly-report")
+        [schedule] = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 6 1 * *", "America/New_York")
+        assert client.read_deployment_by_name("custody-report/annual-report").schedules[0].schedule.cron == "0 6 1 1 *"
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"kind": "monthly", "today": "2026-12-01"})
+
+    def artifact():
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["monthly-report"])),
+                                          sort=ArtifactSort.CREATED_DESC, limit=1)
+            return found[0] if found and found[0].flow_run_id == run.id else None
+
+    published = wait_for(artifact, 90, "the monthly report artifact", live["home"])
+    assert published.type == "markdown" and "# Custody report, 2026-11-01 to 2026-11-30" in published.data
+    assert published.data.count("data:image/png;base64,") == 5  # the charts, inline in the UI
+    assert (live["home"] / "reports" / "monthly-2026-11" / "hours-held.png").exists()
+    sent = db(live, "select recipient_group from outbox where kind = 'monthly-report'")
+    assert sorted(r[0] for r in sent) == ["sheriff", "supervisors"]
