@@ -63,7 +63,8 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         server = Child("prefect-server", [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                           "--port", str(settings.prefect_port)], env, logs / "prefect-server.log",
                        health_url=f"{settings.prefect_api_url}/health")
-        served = Child("prefect-serve", [sys.executable, "-m", "deployments.serve"], env, logs / "prefect-serve.log")
+        served = Child("prefect-serve", [sys.executable, "-m", "deployments.serve"], env, logs / "prefect-serve.log",
+                       requires=server)
         out.write("starting the Prefect server...\n")
         out.flush()
         server.start()

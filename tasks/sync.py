@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import StateType
 
 from models.handlers import Core
-from tasks.runs import create_case_run, run_state, wake_case_run
+from tasks.runs import cancel_scheduled_for_case, create_case_run, run_state, wake_case_run
 
 log = logging.getLogger("custody.sync")
 OPEN = {"awaiting_release", "release_authorized", "held", "release_ordered"}
@@ -32,14 +32,18 @@ def sync_case(core: Core, case_id: str) -> str:
             return "created"
         if run["synced_version"] >= case.version:
             return "in step"
+        if not case.is_open:
+            # The hold has ended: its future steps go now, not when the case run
+            # next gets a slot on a busy runner (they would run for nothing).
+            cancel_scheduled_for_case(case_id)
         state = run_state(run["flow_run_id"])
         if state in (StateType.COMPLETED, StateType.CANCELLED) and not case.is_open:
             with core.uow() as uow:
                 uow.case_run_synced(case_id, case.version)  # nothing left to mirror
                 uow.commit()
             return "finished"
-        if state in (StateType.CRASHED, StateType.FAILED) and not case.is_open:
-            return "finished"
+        # A waiting run is woken; a crashed or failed one is restarted, even for a
+        # case that has ended, so that its run ends with the case and says how.
         return wake_case_run(run["flow_run_id"])
     except Exception as exc:  # Prefect down: the database keeps the truth; retry later
         with core.uow() as uow:

@@ -218,6 +218,24 @@ def test_lift_and_notify_only_end_their_runs(live):
         assert custody_json(live["env"], "case", "show", case_id)["status"] == status
 
 
+def test_a_crashed_run_of_a_case_that_then_ends_is_restarted_and_ends_with_it(live):
+    """A worker killed mid-run leaves its run Crashed; the case goes on in the
+    database. The mirror must not stay Crashed: the run is restarted, reads that
+    the case has ended, and completes."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    t = now()
+    case_id = case_id_of(ingest(live, detainer_event("g-d1", "PG-1", t - timedelta(hours=1), a_number="A300000008"))[0])
+    run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and r, 60, "the run to wait")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Crashed(message="worker killed (test)"), force=True)
+    ingest(live, lift_event("g-l1", "PG-1", now()))
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 90, "the crashed run to end with the case",
+             live["home"])
+    assert custody_json(live["env"], "case", "show", case_id)["status"] == "closed"
+
+
 def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catches_up(live):
     t0 = now() - timedelta(seconds=20)
     lines = ingest(live, detainer_event("d-d1", "PD-1", t0 - timedelta(hours=1), a_number="A300000005"),

@@ -1,0 +1,1 @@
+"""Benchmarks and the soak: measured against the real system, never in timed tests."""
