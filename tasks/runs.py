@@ -6,7 +6,8 @@ bridge, the reconciler and re-executed flows may all make the same call."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -24,6 +25,14 @@ CASE_DEPLOYMENT = "custody-case/case"
 HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"
 
 log = logging.getLogger("custody.runs")
+
+
+def stale_claim() -> timedelta:
+    """How long a case run may sit Pending (claimed by a runner) or Running
+    before we decide the process that had it is gone (a killed worker or serve
+    process leaves it there for good: no runner picks up a Pending run). A case
+    run only reads, schedules and suspends, so minutes are a wide margin."""
+    return timedelta(seconds=float(os.environ.get("CUSTODY_STALE_RUN_CLAIM_SECONDS", "180")))
 
 
 def case_tag(case_id: str) -> str:
@@ -63,6 +72,12 @@ def wake_case_run(flow_run_id: str) -> str:
         if state in (StateType.CRASHED, StateType.FAILED):
             client.set_flow_run_state(run.id, Scheduled(), force=True)
             return "restarted"
+        if state in (StateType.PENDING, StateType.RUNNING) and run.state.timestamp is not None:
+            if datetime.now(timezone.utc) - run.state.timestamp > stale_claim():
+                client.set_flow_run_state(run.id, Scheduled(), force=True)
+                log.warning("case run %s was %s since %s: its process is gone; rescheduled", run.name,
+                            state.value.lower(), run.state.timestamp)
+                return "reclaimed"
         return f"left {state.value.lower() if state else 'unknown'}"
 
 

@@ -29,7 +29,8 @@ def live(tmp_path_factory):
     home = tmp_path_factory.mktemp("live")
     prefect_port, http_port = free_port(), free_port()
     env = custody_env(home, CUSTODY_POLICY=str(write_policy(home, **POLICY)), CUSTODY_HTTP_PORT=str(http_port),
-                      CUSTODY_PREFECT_PORT=str(prefect_port), PREFECT_RUNNER_POLL_FREQUENCY="2")
+                      CUSTODY_PREFECT_PORT=str(prefect_port), PREFECT_RUNNER_POLL_FREQUENCY="2",
+                      CUSTODY_STALE_RUN_CLAIM_SECONDS="20")
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
     custody(env, "roster", "load", str(ROOT / "examples" / "roster.csv"))
@@ -234,6 +235,22 @@ def test_a_crashed_run_of_a_case_that_then_ends_is_restarted_and_ends_with_it(li
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 90, "the crashed run to end with the case",
              live["home"])
     assert custody_json(live["env"], "case", "show", case_id)["status"] == "closed"
+
+
+def test_a_run_left_pending_by_a_killed_runner_is_reclaimed(live):
+    """A serve process killed between claiming a run (Pending) and starting it
+    leaves the run Pending for good; the reconciler gives it back to the runners."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    t = now()
+    case_id = case_id_of(ingest(live, detainer_event("h-d1", "PH-1", t - timedelta(hours=1), a_number="A300000009"))[0])
+    run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and r, 60, "the run to wait")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Pending(), force=True)  # claimed by a runner that then died
+    ingest(live, lift_event("h-l1", "PH-1", now()))
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 150, "the pending run to be reclaimed",
+             live["home"])
 
 
 def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catches_up(live):
