@@ -8,6 +8,7 @@ officer's form (badge W-1024, warrant number shown above the form)."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -95,6 +96,48 @@ def script(start: datetime) -> list[tuple[float, Callable[[datetime], dict[str, 
     ]
 
 
+class ReleaseDesk(threading.Thread):
+    """The jail's release desk in the demo: it confirms each ordered release a
+    little after the order appears (the scripted DEMO-008 is left for a person,
+    so the page-supervisors and deadline alerts can be seen)."""
+
+    def __init__(self, core: Core, stopping: threading.Event, delay: float, keep: frozenset[str] = frozenset({"DEMO-008"})):
+        super().__init__(name="custody-demo-desk", daemon=True)
+        self.core, self.stopping, self.delay, self.keep = core, stopping, delay, keep
+
+    def run(self) -> None:
+        seen: dict[str, float] = {}
+        while not self.stopping.wait(2):
+            with self.core.uow(read_only=True) as uow:
+                ordered = [c for c in uow.cases_open() if c.status == "release_ordered" and c.booking_number not in self.keep]
+            now = time.monotonic()
+            for case in ordered:
+                if now >= seen.setdefault(case.case_id, now + self.delay):
+                    event = {"event_id": f"demo-desk-{case.case_id}", "type": "inmate.released",
+                             "occurred_at": _iso(datetime.now(timezone.utc).replace(microsecond=0)),
+                             "booking_number": case.booking_number, "released_by": "Release desk (demo)"}
+                    log.info("demo: %s", ingest(self.core, event, Sender("demo")).line())
+
+
+def simulated_jail(core: Core, stopping: threading.Event, every: float = 45.0, cases: int = 400) -> None:
+    """After the script, a steady stream of generated cases (one every `every`
+    seconds, whatever the speed: the holds are real minutes), so the board, the
+    reports and their charts fill up."""
+    from custody.simulation import Timing, event_body, plan
+    policy = core.policy
+    timing = Timing(limit=policy.hold_limit.total_seconds(), grace=policy.service_grace.total_seconds(),
+                    lead=policy.release_order_lead.total_seconds())
+    jail = plan(cases, cases * every, timing, random.Random(2020), "DEMO")
+    start = time.time()
+    for send in jail.sends:
+        wait = start + send.at - time.time()
+        if wait > 0 and stopping.wait(wait):
+            return
+        body = event_body(send, start, lambda epoch: _iso(datetime.fromtimestamp(epoch, timezone.utc).replace(microsecond=0)))
+        body["occurred_at"] = min(body["occurred_at"], _iso(datetime.now(timezone.utc).replace(microsecond=0)))
+        log.info("demo: %s", ingest(core, body, Sender("demo")).line())
+
+
 class DemoFeeder(threading.Thread):
     """Feeds the script through the same intake as every sender; the core's
     commit hook tells the backstop and Prefect, as for real events."""
@@ -110,6 +153,7 @@ class DemoFeeder(threading.Thread):
     def run(self) -> None:
         load_roster(self.core, ROSTER.read_text(), source=str(ROSTER), actor="demo")
         self.wait_for_prefect()
+        ReleaseDesk(self.core, self._stopping, delay=20 / self.speed).start()
         start = datetime.now(timezone.utc)
         for delay, make in sorted(script(start), key=lambda item: item[0]):
             wait = start + timedelta(seconds=delay / self.speed) - datetime.now(timezone.utc)
@@ -118,6 +162,7 @@ class DemoFeeder(threading.Thread):
             event = make(datetime.now(timezone.utc).replace(microsecond=0))
             result = ingest(self.core, event, Sender("demo"))
             log.info("demo: %s", result.line())
+        simulated_jail(self.core, self._stopping)
 
 
 def prefect_waiter(timeout: float = 180) -> Callable[[], bool]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.soak import checks
-from bench.soak.jail import Plan, Send, Timing, event_body, plan
+from custody.simulation import Plan, Send, Timing, event_body, plan
 from bench.soak.system import ROOT, System, kill9
 from models import schema as t
 from models.db import make_engine

@@ -1,6 +1,7 @@
-"""The simulated jail of the soak: cases with realistic paths (domain.md's
-volumes: most holds end without a pickup, some are lifted, some notify-only,
-some never served, some transferred), planned as timed sends of events.
+"""A simulated jail, for the demo and the soak: cases with realistic paths
+(domain.md's volumes: most holds end without a pickup, some are lifted, some
+notify-only, some never served, some transferred), planned as timed sends of
+events.
 
 Times are offsets in seconds from the start of the feed; an event's
 `occurred_at` is its planned instant, whatever the moment it is finally sent
@@ -85,7 +86,7 @@ def plan(count: int, feed_seconds: float, timing: Timing, rng: random.Random, ru
     out = Plan()
     for number, path in enumerate(_paths(count, rng)):
         start = rng.uniform(0, feed_seconds * 0.85)
-        booking = f"SOAK-{run_tag}-{number:04d}"
+        booking = f"SIM-{run_tag}-{number:04d}"
         case = PlannedCase(number, path, booking, start)
         out.cases.append(case)
 
@@ -98,37 +99,37 @@ def plan(count: int, feed_seconds: float, timing: Timing, rng: random.Random, ru
             form, box1, warrant = "I-247G", False, None
         detainer: dict[str, Any] = {
             "detainer": {"form": form, "requests_custody": box1, "a_number": f"A9{rng.randrange(10**7, 10**8)}",
-                         "ice_event_number": f"EV-{run_tag}-{number}", "issuing_office": "ERO Soak",
+                         "ice_event_number": f"EV-{run_tag}-{number}", "issuing_office": "ERO (simulated)",
                          "issued_at_offset": -60},
-            "subject": {"name": f"Soak Person {number}", "dob": "1985-05-05", "identity_verified": verified},
+            "subject": {"name": f"Simulated Person {number}", "dob": "1985-05-05", "identity_verified": verified},
         }
         if warrant:
             detainer["warrant"] = {"form": "I-200", "number": warrant}
         send(0, "detainer.received", **detainer)
-        send(rng.uniform(2, 8), "detainer.copy_served", served_by="Records (soak)", language="Spanish")
+        send(rng.uniform(2, 8), "detainer.copy_served", served_by="Records (simulated)", language="Spanish")
         if path == "awaiting":
             continue
         if path == "lifted_before_t0":
-            send(rng.uniform(10, 30), "detainer.lifted", lifted_by="ERO Soak", note="soak: lifted before release")
+            send(rng.uniform(10, 30), "detainer.lifted", lifted_by="ERO (simulated)", note="simulation: lifted before release")
             continue
         if path == "transferred":
-            send(rng.uniform(10, 30), "custody.transferred", agency="Guilford County Jail", officer_name="Deputy (soak)")
+            send(rng.uniform(10, 30), "custody.transferred", agency="Guilford County Jail", officer_name="Deputy (simulated)")
             continue
         t0 = rng.uniform(20, 60)
         case.t0 = start + t0
         send(t0, "release.authorized", reason="bond_posted")
         if rng.random() < 0.3:
-            send(t0 + rng.uniform(5, 20), "notice.acknowledged", notice="release-notice", acknowledged_by="ERO duty (soak)")
+            send(t0 + rng.uniform(5, 20), "notice.acknowledged", notice="release-notice", acknowledged_by="ERO duty (simulated)")
         if path in ("notify_only", "unverified", "unserved"):
             continue  # the software releases these on its own (no hold, or the grace runs out)
         served = t0 + rng.uniform(2, timing.grace * 0.6)
         send(served, "warrant.served", officer_badge="W-1031", warrant_number=warrant, location="RCJ")
         if path == "held_picked_up":
             send(t0 + rng.uniform(0.2, 0.6) * (timing.limit - timing.lead), "custody.transferred",
-                 agency="ICE", officer_name="ERO officer (soak)")
+                 agency="ICE", officer_name="ERO officer (simulated)")
         elif path == "lifted_in_hold":
             send(t0 + rng.uniform(0.2, 0.5) * (timing.limit - timing.lead), "detainer.lifted",
-                 lifted_by="ERO Soak", note="soak: lifted during the hold")
+                 lifted_by="ERO (simulated)", note="simulation: lifted during the hold")
     out.sends.sort(key=lambda s: s.at)
     return out
 
