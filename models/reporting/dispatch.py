@@ -38,7 +38,7 @@ def previous_period(kind: str, today: date) -> tuple[date, date, str]:
 def make_report(core: Core, first: date, last: date, folder: Path) -> tuple[Figures, ReportFiles]:
     period = Period.of_days(first, last, core.policy)
     with core.uow(read_only=True) as uow:
-        figures = gather(uow, period, core.policy)
+        figures = gather(uow, period, core.policy, core.clock.now())
     return figures, write_report(figures, core.policy, folder, core.clock.now())
 
 

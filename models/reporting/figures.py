@@ -157,8 +157,9 @@ def outcome_of(case: Case) -> str:
     return "no_authority"
 
 
-def _over_detention(case: Case, period: Period) -> OverDetention | None:
-    if case.deadline_at is None or case.t0 is None or case.deadline_at >= period.end:
+def _over_detention(case: Case, period: Period, as_of: datetime) -> OverDetention | None:
+    """`as_of`: the period's end, or now for a period that has not ended yet."""
+    if case.deadline_at is None or case.t0 is None or case.deadline_at >= as_of:
         return None
     left = left_custody_at(case)
     if case.status is Status.CLOSED and case.released_at is None:
@@ -167,8 +168,9 @@ def _over_detention(case: Case, period: Period) -> OverDetention | None:
         return None
     if left is not None and left <= case.deadline_at:
         return None
-    if left is None or left >= period.end:
-        until, how = period.end, "no release recorded by the end of the period"
+    if left is None or left >= as_of:
+        until, how = as_of, ("no release recorded by the end of the period" if as_of == period.end
+                             else "no release recorded yet: still in custody past the deadline")
         left = None
     else:
         until = left
@@ -178,8 +180,10 @@ def _over_detention(case: Case, period: Period) -> OverDetention | None:
 
 
 def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: Iterable[Mapping],
-            outbox: Iterable[Mapping], bookings_first_seen: Iterable[datetime] = ()) -> Figures:
-    """`detainers` and `outbox` are rows (mappings) as the database holds them."""
+            outbox: Iterable[Mapping], bookings_first_seen: Iterable[datetime] = (), now: datetime | None = None) -> Figures:
+    """`detainers` and `outbox` are rows (mappings) as the database holds them;
+    `now` bounds a period that has not ended yet (nothing is judged in the future)."""
+    as_of = period.end if now is None else min(period.end, now)
     cases = list(cases)
     forms: Counter[str] = Counter()
     for d in detainers:
@@ -205,7 +209,7 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
             if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE"
                     and case.served_at is not None and case.transferred_at is not None):
                 pickup.append((case.case_id, (case.transferred_at - case.served_at).total_seconds() / 3600))
-        found = _over_detention(case, period)
+        found = _over_detention(case, period, as_of)
         if found is not None:
             over.append(found)
         if period.contains(case.served_at) and case.served_by:

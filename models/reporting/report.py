@@ -27,11 +27,11 @@ COUNTING_RULES = (
 )
 
 
-def gather(uow: SqlUnitOfWork, period: Period, policy: Policy) -> Figures:
+def gather(uow: SqlUnitOfWork, period: Period, policy: Policy, now: datetime) -> Figures:
     figures = compute(period, policy, uow.cases_opened_before(period.end),
                       uow.detainers_received_between(period.start, period.end),
                       uow.outbox_created_between(period.start, period.end),
-                      uow.bookings_first_seen_between(period.start, period.end))
+                      uow.bookings_first_seen_between(period.start, period.end), now=now)
     figures.roster_days_without_officer = sorted(
         {day for days in days_without_officer(uow.roster_history(), policy, period.first, period.last).values() for day in days})
     return figures

@@ -200,8 +200,21 @@ def test_a_release_never_confirmed_counts_as_an_over_detention_until_it_is(core,
     today = clock.now().astimezone(NY).date()
     figures, _ = make_report(core, today - timedelta(days=3), today, tmp_path / "r")
     [over] = figures.over_detentions
-    assert over.left_at is None and "no release recorded" in over.how
-    assert over.minutes_past == int((figures.period.end - (t0 + timedelta(hours=48))).total_seconds() // 60)
+    assert over.left_at is None and "still in custody past the deadline" in over.how
+    assert over.minutes_past == 120  # now (T0 + 50 h) minus the deadline, not the period's end (still to come)
+    figures, _ = make_report(core, today - timedelta(days=3), today - timedelta(days=1), tmp_path / "r2")
+    assert figures.over_detentions == []  # the deadline fell after that period: nothing to judge there
+
+
+def test_a_deadline_still_to_come_is_no_over_detention(core, clock, tmp_path):
+    t0 = clock.now()
+    for event in (detainer_event("d1", "B1", t0 - timedelta(days=1)), release_event("r1", "B1", t0),
+                  service_event("s1", "B1", t0 + timedelta(minutes=5))):
+        ingest(core, event, Sender("test"))
+    clock.set(t0 + timedelta(hours=1))
+    today = clock.now().astimezone(NY).date()
+    figures, _ = make_report(core, today, today + timedelta(days=3), tmp_path / "r")
+    assert figures.over_detentions == [] and figures.outcomes["still_open"] == 1
 
 
 def test_failed_notifications_and_their_escalation_are_listed(core, clock, tmp_path):
