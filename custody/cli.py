@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from custody.config import ConfigError, Settings
 from custody.wiring import build_core
@@ -46,19 +46,46 @@ def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
 
 # --- commands --------------------------------------------------------------------------
 
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"custody: {path}: {exc.strerror}")
+
+
+def json_lines(data: bytes) -> Iterator[tuple[int, str | None]]:
+    """JSON Lines: lines end at LF (a CR before it is dropped) and nowhere else;
+    U+2028 or a form feed inside a JSON string is part of the line, which
+    str.splitlines would break. Each line is UTF-8 on its own, so one bad line
+    does not hide the others (None: the line is not UTF-8)."""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        line = line.removesuffix(b"\r")
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as some editors write
+        try:
+            yield number, line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+
+
 def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     sender = _operator()
     rejected = 0
     touched: list[str] = []
-    for number, line in enumerate(_read(args.file).splitlines(), start=1):
-        if not line.strip():
+    for number, line in json_lines(_read_bytes(args.file)):
+        if line is not None and not line.strip():
             continue
-        try:
-            raw: Any = json.loads(line)
-        except (ValueError, RecursionError):
-            result = IngestResult(None, "rejected", "not valid JSON")
+        if line is None:
+            result = IngestResult(None, "rejected", "not UTF-8 text")
         else:
-            result = ingest(core, raw, sender)
+            try:
+                raw: Any = json.loads(line)
+            except (ValueError, RecursionError):
+                result = IngestResult(None, "rejected", "not valid JSON")
+            else:
+                result = ingest(core, raw, sender)
         rejected += result.result == "rejected"
         if result.result == "accepted" and result.case_id:
             touched.append(result.case_id)
@@ -366,7 +393,10 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
             return cmd_up(settings, args, out)
         core = build_core(settings)
         args.settings = settings
-        return args.handler(core, args, out)
+        try:
+            return args.handler(core, args, out)
+        finally:
+            core.engine.dispose()
     except (PolicyError, ConfigError, DatabaseError) as exc:
         sys.stderr.write(f"custody: {exc}\n")
         return 2
