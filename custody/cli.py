@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Iterable, TextIO
 
 from custody.config import ConfigError, Settings
+from custody.encoding import json_lines
 from custody.wiring import build_core
 from models.clock import iso_z
 from models.db import DatabaseError
@@ -55,27 +56,12 @@ def _read_bytes(path: str) -> bytes:
         raise SystemExit(f"custody: {path}: {exc.strerror}")
 
 
-def json_lines(data: bytes) -> Iterator[tuple[int, str | None]]:
-    """JSON Lines: lines end at LF (a CR before it is dropped) and nowhere else;
-    U+2028 or a form feed inside a JSON string is part of the line, which
-    str.splitlines would break. Each line is UTF-8 on its own, so one bad line
-    does not hide the others (None: the line is not UTF-8)."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        line = line.removesuffix(b"\r")
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark, as some editors write
-        try:
-            yield number, line.decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, None
-
-
 def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     sender = _operator()
     rejected = 0
     touched: list[str] = []
     for number, line in json_lines(_read_bytes(args.file)):
-        if line is not None and not line.strip():
+        if line is not None and not line.strip(" \t\r"):  # JSON's own whitespace; anything else is reported
             continue
         if line is None:
             result = IngestResult(None, "rejected", "not UTF-8 text")

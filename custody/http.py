@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
+from custody.encoding import NotUtf8, utf8_text
 from models.events import Event
 from models.handlers import Core, ingest
 
@@ -128,19 +129,6 @@ def _content_type_problem(request: Request) -> str | None:
     return None
 
 
-_UTF16_32 = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-
-
-def _decode(body: bytes) -> str:
-    """UTF-8, with a leading byte-order mark ignored (RFC 8259 allows a reader to)."""
-    if body.startswith(_UTF16_32):
-        raise UnicodeError("is UTF-16 or UTF-32 text; events are UTF-8")
-    try:
-        return body.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise UnicodeError(f"is not UTF-8 text (byte {exc.start})") from None
-
-
 def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
     app = FastAPI(title="custody event intake", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(_TokenGate, senders=senders)
@@ -175,8 +163,8 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 return _error(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
             chunks.append(chunk)
         try:
-            data = json.loads(_decode(b"".join(chunks)))
-        except UnicodeError as exc:
+            data = json.loads(utf8_text(b"".join(chunks)))
+        except NotUtf8 as exc:
             return _error(400, "body", str(exc))
         except (ValueError, RecursionError):
             return _error(400, "body", "is not valid JSON")

@@ -6,6 +6,7 @@ so that a misspelt field is never silently ignored.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
@@ -257,12 +258,25 @@ def parse_event(raw: Any, now: datetime) -> Any:
         raise _rejection(exc, kind) from None
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
+
+
+def field_name(part: Any) -> str:
+    """A field as a reason names it: plain names as they are; any other key a
+    sender made up (empty, '0', 'a: b', a megabyte, a lone surrogate) quoted as
+    a short ASCII JSON string, so the reason still reads 'FIELD: what is wrong'."""
+    text = str(part)
+    if _PLAIN_NAME.fullmatch(text) and len(text) <= 40:
+        return text
+    return json.dumps(text if len(text) <= 40 else text[:40] + "...")
+
+
 def _rejection(exc: ValidationError, kind: str) -> EventRejected:
     first = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in first["loc"]]
+    loc = list(first["loc"])
     if loc and loc[0] == kind:
         loc = loc[1:]
-    field = ".".join(loc) or "event"
+    field = ".".join(field_name(p) for p in loc) or "event"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "is not a field of this event type"

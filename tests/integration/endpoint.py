@@ -29,8 +29,10 @@ from models.handlers import Core
 # Every sender of the default configuration, plus one that may send every type
 # (so that generated events of any type reach the handlers).
 TOKENS = {name: f"{name}-token-0123456789abcdefghijklmnop" for name in [*DEFAULT_SENDERS, "everything"]}
-# A rejection's reason starts with the field it is about: "detainer.a_number: ...".
-NAMES_A_FIELD = re.compile(r"^[A-Za-z_][\w.\-]*: \S")
+# A rejection's reason starts with the field it is about: "detainer.a_number: ...",
+# a made-up key quoted: '"0": is not a field of this event type'.
+_SEGMENT = r'(?:[A-Za-z_][A-Za-z0-9_-]*|"(?:[^"\\]|\\.)*")'
+NAMES_A_FIELD = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*: \S", re.ASCII)
 
 
 def free_port() -> int:

@@ -58,3 +58,17 @@ def test_the_written_forms_stay_accepted():
     raw["occurred_at"] = "2026-03-11T06:00:00.123456789-04:00"
     raw["detainer"]["issued_at"] = "2026-03-11 09:00:00z"
     assert parse_event(raw, NOW).occurred_at.replace(microsecond=0) == utc(2026, 3, 11, 10)
+
+
+@pytest.mark.parametrize("key, named", [
+    ("0", '"0"'), ("", '""'), ("a: b", '"a: b"'), ("ü", '"\\u00fc"'), ("x" * 100, '"' + "x" * 40 + '..."'),
+    ("nickname", "nickname"),
+])
+def test_a_made_up_field_is_named_quoted_so_the_reason_still_reads_field_colon_problem(key, named):
+    # Found by the ingest fuzzer: '0: is not a field of this event type' reads as if field 0 existed.
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw[key] = 1
+    assert field_of(raw) == (named, "is not a field of this event type")
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw["subject"][key] = 1
+    assert field_of(raw) == (f"subject.{named}", "is not a field of this event type")
