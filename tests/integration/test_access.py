@@ -3,6 +3,7 @@ sender tokens it makes on first start. Every token sends only its own event
 types; nothing answers without a valid token; the endpoint listens on loopback."""
 from __future__ import annotations
 
+import os
 import socket
 import tomllib
 from datetime import datetime, timedelta, timezone
@@ -134,10 +135,22 @@ def test_nothing_answers_without_a_valid_token(system, tmp_path):
     assert snapshot(system["engine"]) == before
 
 
-def listening_addresses(port: int) -> set[str]:
-    """The local addresses of sockets listening on `port`, from the kernel's own tables."""
+def listening_sockets(pids: set[int] | None = None) -> set[tuple[str, int]]:
+    """(address, port) of the TCP sockets listening, from the kernel's own
+    tables; only those held open by `pids` when given."""
+    inodes = None
+    if pids is not None:
+        inodes = set()
+        for pid in pids:
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+            except OSError:
+                continue
     found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
         try:
             lines = open(table).read().splitlines()[1:]
         except OSError:
@@ -145,14 +158,32 @@ def listening_addresses(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             address, hex_port = fields[1].split(":")
-            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                raw = bytes.fromhex(address)
-                if width == 8:
-                    found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
-                else:
-                    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-                    found.add(socket.inet_ntop(socket.AF_INET6, words))
+            if fields[3] != "0A" or (inodes is not None and fields[9] not in inodes):  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is little-endian
+            found.add((socket.inet_ntop(family, raw), int(hex_port, 16)))
     return found
+
+
+def process_tree(root: int) -> set[int]:
+    children: dict[int, set[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, set()).add(int(entry))
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += children.get(pid, set()) - tree
+    return tree
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
 
 
 def own_outside_address() -> str | None:
@@ -168,7 +199,10 @@ def own_outside_address() -> str | None:
 def test_the_endpoint_listens_on_loopback_only_by_default(system):
     assert Settings.from_env({}).http_host == "127.0.0.1"
     assert "CUSTODY_HTTP_HOST" not in system["env"]
-    assert listening_addresses(system["port"]) == {"127.0.0.1"}
+    assert {address for address, port in listening_sockets() if port == system["port"]} == {"127.0.0.1"}
+    # ... and so is every socket that `custody up` and its children listen on.
+    mine = listening_sockets(process_tree(system["process"].pid))
+    assert (("127.0.0.1", system["port"]) in mine) and {address for address, _ in mine} <= LOOPBACK, mine
     outside = own_outside_address()
     if outside is not None:  # this machine has another address: the endpoint is not on it
         with pytest.raises(OSError):
