@@ -140,3 +140,39 @@ def test_a_utf16_file_is_refused_line_by_line_and_stores_nothing(tmp_path):
         assert stored_body(engine, "u-1") is None
     finally:
         engine.dispose()
+
+
+def inbox_ids(engine) -> set[str]:
+    with engine.connect() as conn:
+        return {r[0] for r in conn.exec_driver_sql("select event_id from event_inbox")}
+
+
+def test_generated_files_through_the_real_command(tmp_path):
+    """A few generated files through `custody ingest` as an operator runs it:
+    one result per line, no traceback, the exit code says whether anything was
+    refused, and what was stored is exactly what was reported accepted."""
+    env = custody_env(tmp_path, CUSTODY_POLICY=str(write_policy(tmp_path, mode="wso")), CUSTODY_PREFECT="off")
+    subprocess.run([sys.executable, "-m", "custody", "roster", "load", str(ROOT / "examples" / "roster.csv")], env=env,
+                   cwd=ROOT, check=True, capture_output=True, timeout=120)
+    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+
+    @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(lines(), min_size=1, max_size=20))
+    def run_file(generated):
+        data = b"\n".join(generated) + b"\n"
+        before, ids_before = snapshot(engine), inbox_ids(engine)
+        result = subprocess.run([sys.executable, "-m", "custody", "ingest", "-", "--json"], input=data,
+                                capture_output=True, env=env, cwd=ROOT, timeout=120)
+        assert result.stderr == b"", result.stderr.decode(errors="replace")[-2000:]
+        results = [json.loads(line) for line in result.stdout.decode().splitlines()]
+        assert [r["line"] for r in results] == expected_line_numbers(data)
+        assert result.returncode == (1 if any(r["result"] == "rejected" for r in results) else 0)
+        accepted = {r["event_id"] for r in results if r["result"] == "accepted"}
+        assert inbox_ids(engine) - ids_before == accepted
+        if not accepted:
+            assert snapshot(engine) == before
+
+    try:
+        run_file()
+    finally:
+        engine.dispose()
