@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from custody.config import ConfigError, Settings
+from custody.encoding import json_lines
 from custody.wiring import build_core
 from models.clock import iso_z
 from models.db import DatabaseError
@@ -46,19 +47,31 @@ def _table(rows: list[list[str]], header: list[str], out: TextIO) -> None:
 
 # --- commands --------------------------------------------------------------------------
 
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"custody: {path}: {exc.strerror}")
+
+
 def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     sender = _operator()
     rejected = 0
     touched: list[str] = []
-    for number, line in enumerate(_read(args.file).splitlines(), start=1):
-        if not line.strip():
+    for number, line in json_lines(_read_bytes(args.file)):
+        if line is not None and not line.strip(" \t\r"):  # JSON's own whitespace; anything else is reported
             continue
-        try:
-            raw: Any = json.loads(line)
-        except (ValueError, RecursionError):
-            result = IngestResult(None, "rejected", "not valid JSON")
+        if line is None:
+            result = IngestResult(None, "rejected", "not UTF-8 text")
         else:
-            result = ingest(core, raw, sender)
+            try:
+                raw: Any = json.loads(line)
+            except (ValueError, RecursionError):
+                result = IngestResult(None, "rejected", "not valid JSON")
+            else:
+                result = ingest(core, raw, sender)
         rejected += result.result == "rejected"
         if result.result == "accepted" and result.case_id:
             touched.append(result.case_id)
@@ -369,7 +382,10 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
             return cmd_up(settings, args, out)
         core = build_core(settings)
         args.settings = settings
-        return args.handler(core, args, out)
+        try:
+            return args.handler(core, args, out)
+        finally:
+            core.engine.dispose()
     except (PolicyError, ConfigError, DatabaseError) as exc:
         sys.stderr.write(f"custody: {exc}\n")
         return 2

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
+from custody.encoding import NotUtf8, utf8_text
 from models.events import Event
 from models.handlers import Core, ingest
 
@@ -36,10 +37,21 @@ def _status_for(result: dict[str, Any]) -> int:
     return 422
 
 
+def _batch_status(results: list[dict[str, Any]]) -> int:
+    """An array is answered 200 when it stored something (or repeated what was
+    stored); when every event in it was refused, with the refusal's own 4xx, so
+    a sender that checks only the status never takes a refused batch for done."""
+    if any(r["result"] != "rejected" for r in results):
+        return 200
+    statuses = {_status_for(r) for r in results}
+    return statuses.pop() if len(statuses) == 1 else 422
+
+
 RESULT = {"type": "object", "properties": {
     "event_id": {"type": "string"}, "result": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
     "reason": {"type": "string", "description": "FIELD: what is wrong (rejections only)"},
     "case_id": {"type": "string"}, "outcome": {"type": "string"}}, "required": ["result"]}
+RESULTS = {"type": "object", "properties": {"results": {"type": "array", "items": RESULT}}, "required": ["results"]}
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
 
@@ -60,60 +72,100 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     json_of = lambda s: {"content": {"application/json": {"schema": s}}}
     post["responses"] = {
         "201": {"description": "accepted: stored and applied", **json_of(RESULT)},
-        "200": {"description": "a duplicate of an accepted event, or an array's results",
-                **json_of({"oneOf": [RESULT, {"type": "object", "properties": {"results": {"type": "array", "items": RESULT}}}]})},
+        "200": {"description": "a duplicate of an accepted event, or an array's results when it stored anything",
+                **json_of({"oneOf": [RESULT, RESULTS]})},
         "400": {"description": "the body is not UTF-8 JSON, or an empty array", **json_of(ERROR)},
         "401": {"description": "no token or a wrong one; nothing stored", **json_of(ERROR)},
-        "403": {"description": "this sender may not send this event type", **json_of(RESULT)},
-        "409": {"description": "the event id was used for a different event", **json_of(RESULT)},
+        "403": {"description": "this sender may not send this event type", **json_of({"oneOf": [RESULT, RESULTS]})},
+        "409": {"description": "the event id was used for a different event", **json_of({"oneOf": [RESULT, RESULTS]})},
         "413": {"description": "the body or the batch is too large", **json_of(ERROR)},
-        "422": {"description": "rejected: the reason names the field", **json_of(RESULT)},
+        "415": {"description": "the body is not declared as application/json (UTF-8), or is compressed", **json_of(ERROR)},
+        "422": {"description": "rejected: the reason names the field (for an array: every event was rejected)",
+                **json_of({"oneOf": [RESULT, RESULTS]})},
     }
     health = schema["paths"]["/health"]["get"]
     health["responses"]["401"] = {"description": "no token or a wrong one", **json_of(ERROR)}
     return schema
 
 
+class _TokenGate:
+    """Every request, to any path and with any method, shows a sender's token
+    before anything else is looked at (issue 5: nothing in the endpoint is
+    reachable without one). That includes "not found" and "method not allowed",
+    which would tell a stranger what exists, and the schema and the health check."""
+
+    def __init__(self, app: Any, senders: SenderRegistry):
+        self.app, self.senders = app, senders
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        sender = self.senders.authenticate(_bearer(scope))
+        if sender is not None:
+            scope["custody.sender"] = sender
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        response = _error(401, "authorization", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+def _bearer(scope: dict) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+def _content_type_problem(request: Request) -> str | None:
+    media, _, params = request.headers.get("content-type", "").partition(";")
+    if media.strip().lower() != "application/json":
+        return f"must be application/json, not {media.strip()[:60] or 'missing'!r}"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return f"charset {value.strip()[:30]!r}: events are UTF-8 JSON"
+    return None
+
+
 def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
     app = FastAPI(title="custody event intake", docs_url=None, redoc_url=None, openapi_url=None)
-
-    def _authenticate(request: Request):
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return senders.authenticate(token.strip())
-
-    def _unauthorized() -> JSONResponse:
-        return _error(401, "authorization", "a valid bearer token is required", **{"WWW-Authenticate": "Bearer"})
+    app.add_middleware(_TokenGate, senders=senders)
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(request: Request):
-        if _authenticate(request) is None:
-            return _unauthorized()
+    async def openapi():
         return openapi_schema(app)
 
+    # /health needs a token like everything else: the policy it names is not for
+    # strangers, and a liveness probe has its answer without one (a 401 comes
+    # only from a running endpoint; a dead one refuses the connection).
     @app.get("/health")
-    async def health(request: Request):
-        if _authenticate(request) is None:
-            return _unauthorized()
+    async def health():
         return {"status": "ok", "policy": core.policy.name, "mode": str(core.policy.mode)}
 
     @app.post("/events")
     async def post_events(request: Request):
-        sender = _authenticate(request)
-        if sender is None:
-            return _unauthorized()
+        sender = request.scope["custody.sender"]
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _error(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
+        problem = _content_type_problem(request)
+        if problem:
+            return _error(415, "content-type", problem)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            return _error(415, "content-encoding", f"{encoding[:30]!r} is not accepted; send the JSON as it is")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a chunked body has no length to check up front
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return _error(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
         try:
-            data = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            return _error(400, "body", "is not UTF-8 text")
+            data = json.loads(utf8_text(b"".join(chunks)))
+        except NotUtf8 as exc:
+            return _error(400, "body", str(exc))
         except (ValueError, RecursionError):
             return _error(400, "body", "is not valid JSON")
         if isinstance(data, list):
@@ -122,7 +174,7 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
             if len(data) > MAX_BATCH:
                 return _error(413, "body", f"more than {MAX_BATCH} events in one request")
             results = await run_in_threadpool(lambda: [ingest(core, item, sender).as_dict() for item in data])
-            return JSONResponse({"results": results}, status_code=200)
+            return JSONResponse({"results": results}, status_code=_batch_status(results))
         result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
         return JSONResponse(result, status_code=_status_for(result))
 

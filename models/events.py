@@ -6,14 +6,16 @@ so that a misspelt field is never silently ignored.
 """
 from __future__ import annotations
 
+import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -45,7 +47,8 @@ def _plain_text(value: str) -> str:
 
 Text = Annotated[str, Field(max_length=200), AfterValidator(_plain_text)]
 LongText = Annotated[str, Field(max_length=2000), AfterValidator(_plain_text)]
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]*$")]
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}", re.ASCII)
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=f"^{IDENTIFIER.pattern}$")]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 
 
@@ -59,14 +62,52 @@ def _a_number(value: str) -> str:
 ANumber = Annotated[str, Field(max_length=20), AfterValidator(_a_number)]
 
 
+# No fact of a case happened before 1970; a release expected after 9000 is a
+# typing error. The bounds also keep every instant, and the policy's durations
+# added to it, inside what a UTC timestamp can hold (year 1 at +14:00 cannot).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = as_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"is out of range: must be between {EARLIEST.year} and {LATEST.year}")
+    return utc
+
+
 def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
+    value = _in_range(value)
     now = (info.context or {}).get("now")
     if now is not None and value - now > FUTURE_TOLERANCE:
         raise ValueError("is more than 5 minutes in the future")
-    return as_utc(value)
+    return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
+# RFC 3339 as written, not whatever a lenient parser makes of a value: a number
+# would otherwise be read as seconds since 1970, and a date as its midnight.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time string with an offset (e.g. 2026-03-11T14:05:00-04:00 or ...Z)")
+    return value
+
+
+def _calendar_date(value: Any) -> Any:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+Instant = Annotated[DateTimeText, AfterValidator(_not_in_future)]
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
 
 
 class _Strict(BaseModel):
@@ -80,7 +121,7 @@ class Warrant(_Strict):
 
 class Subject(_Strict):
     name: Text
-    dob: date
+    dob: CalendarDate
     identity_verified: StrictBool
 
 
@@ -133,12 +174,12 @@ class DetainerCopyServed(_Event):
 
 class ReleaseScheduled(_Event):
     type: Literal["release.scheduled"]
-    expected_release_at: AwareDatetime
+    expected_release_at: DateTimeText
 
     @field_validator("expected_release_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
+        return _in_range(value)
 
 
 class ReleaseAuthorized(_Event):
@@ -217,12 +258,25 @@ def parse_event(raw: Any, now: datetime) -> Any:
         raise _rejection(exc, kind) from None
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*", re.ASCII)
+
+
+def field_name(part: Any) -> str:
+    """A field as a reason names it: plain names as they are; any other key a
+    sender made up (empty, '0', 'a: b', a megabyte, a lone surrogate) quoted as
+    a short ASCII JSON string, so the reason still reads 'FIELD: what is wrong'."""
+    text = str(part)
+    if _PLAIN_NAME.fullmatch(text) and len(text) <= 40:
+        return text
+    return json.dumps(text if len(text) <= 40 else text[:40] + "...")
+
+
 def _rejection(exc: ValidationError, kind: str) -> EventRejected:
     first = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in first["loc"]]
+    loc = list(first["loc"])
     if loc and loc[0] == kind:
         loc = loc[1:]
-    field = ".".join(loc) or "event"
+    field = ".".join(field_name(p) for p in loc) or "event"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "is not a field of this event type"

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from models.case import Case
 from models.clock import Clock, iso_z
 from models.domain import Detainer, Notice, Service, Status, Transition
-from models.events import DetainerReceived, EventRejected, parse_event
+from models.events import IDENTIFIER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_problems
@@ -74,7 +74,7 @@ def canonical(raw: Any) -> str:
 
 def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
     now = core.clock.now()
-    event_id = raw.get("event_id") if isinstance(raw, dict) and isinstance(raw.get("event_id"), str) else None
+    event_id = _echoable_id(raw)
     try:
         event = parse_event(raw, now)
         _check_sender_and_facility(event, sender, core.policy)
@@ -109,6 +109,14 @@ def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
         except (ConcurrentUpdate, IntegrityError):
             continue
     raise RuntimeError(f"event {event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+def _echoable_id(raw: Any) -> str | None:
+    """A rejection names the event by its id only when the id is one: a
+    megabyte of text, or a lone surrogate that no UTF-8 output can carry, is
+    not echoed back (the result then names the line or the position instead)."""
+    value = raw.get("event_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and IDENTIFIER.fullmatch(value) else None
 
 
 def _check_sender_and_facility(event: Any, sender: Sender, policy: Policy) -> None:

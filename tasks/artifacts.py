@@ -3,6 +3,7 @@ timeline. Neither carries the person's name, date of birth or A-number: the
 UI shows case and booking numbers, and the record stays in our database."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from prefect import task
@@ -32,13 +33,33 @@ def publish_board() -> int:
     return len(views)
 
 
+# The marks that make inline Markdown or HTML: links and images, emphasis,
+# code, raw HTML and entities, table cells, math. Plain '.', '-', ':' stay as
+# they are, so case and booking numbers read (and are found) unchanged.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()!|<>&~$])")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
+
+
+def literal(value: Any) -> str:
+    """Text that came from outside (a lift note, an officer's name) shown as
+    the very characters sent: the UI renders this artifact as Markdown, so a
+    note like `![x](http://...)` or `<script>` would otherwise become an image
+    fetched from anywhere or markup. CommonMark lets any ASCII punctuation be
+    escaped with a backslash, which also keeps a `|` inside its table cell.
+    Every cell is inline text, so the marks that only count at the start of a
+    line (`#`, `-`, `1.`) cannot start a block here."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
+
+
 def timeline_markdown(view: dict[str, Any], policy: Policy) -> str:
-    lines = [f"# Case {view['case_id']} (booking {view['booking_number']})", "",
-             f"* **Status:** {view['status']}" + (f": {view['status_reason']}" if view["status_reason"] else ""),
-             f"* **T0:** {_local(view['t0'], policy)}", f"* **Deadline:** {_local(view['deadline_at'], policy)} ({view['deadline_at'] or '-'})",
+    md = literal
+    lines = [f"# Case {md(view['case_id'])} (booking {md(view['booking_number'])})", "",
+             f"* **Status:** {md(view['status'])}" + (f": {md(view['status_reason'])}" if view["status_reason"] else ""),
+             f"* **T0:** {md(_local(view['t0'], policy))}",
+             f"* **Deadline:** {md(_local(view['deadline_at'], policy))} ({md(view['deadline_at'] or '-')})",
              f"* **Hold:** {'authorised' if view['hold_authorized'] else 'not authorised'}"
-             + (f" ({view['no_hold_reason']})" if view["no_hold_reason"] else ""), ""]
-    lines += [f"* WARNING: {w}" for w in view["warnings"]]
+             + (f" ({md(view['no_hold_reason'])})" if view["no_hold_reason"] else ""), ""]
+    lines += [f"* WARNING: {md(w)}" for w in view["warnings"]]
     lines += ["", "| when (local) | what | status | who | detail |", "|---|---|---|---|---|"]
     for item in view["timeline"]:
         if item["kind"] == "event":
@@ -47,7 +68,7 @@ def timeline_markdown(view: dict[str, Any], policy: Policy) -> str:
             change = item["status_after"] if item["status_before"] == item["status_after"] else f"{item['status_before'] or 'new'} → {item['status_after']}"
             row = (item["action"], change or "", item["actor"], item["reason"])
         cells = [_local(item["at"], policy), *row]
-        lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
+        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -10,11 +10,15 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from custody.config import Settings
 from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, transfer_event
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
+from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
+from tests.integration.receivers import JsonReceiver
 from tests.integration.test_cli import write_policy
 from tests.integration.test_http import free_port
 
@@ -24,10 +28,17 @@ POLICY = dict(mode="wso", limit="100s", service_grace="45s", reminder_marks=["70
               page_supervisors_before="20s", pickup_poll_interval="60s")
 
 
+GROUPS = ("ice", "release-desk", "wso", "supervisors", "sheriff", "records")
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     home = tmp_path_factory.mktemp("live")
     prefect_port, http_port = free_port(), free_port()
+    # Every group's notifications go to a real receiver on loopback, through the relay of `custody up`.
+    receiver = JsonReceiver()
+    (home / "apprise.yml").write_text("version: 1\nurls:\n" + "".join(
+        f"  - json://127.0.0.1:{receiver.port}/{group}:\n      - tag: {group}\n" for group in GROUPS))
     env = custody_env(home, CUSTODY_POLICY=str(write_policy(home, **POLICY)), CUSTODY_HTTP_PORT=str(http_port),
                       CUSTODY_PREFECT_PORT=str(prefect_port), PREFECT_RUNNER_POLL_FREQUENCY="2",
                       CUSTODY_STALE_RUN_CLAIM_SECONDS="20")
@@ -41,13 +52,15 @@ def live(tmp_path_factory):
     with temporary_settings(updates={PREFECT_API_URL: api}):
         try:
             wait_for(lambda: deployments_ready(), 150, "the served deployments", home)
-            yield {"env": env, "home": home, "db": home / "custody.db", "prefect_port": prefect_port, "up": up}
+            yield {"env": env, "home": home, "db": home / "custody.db", "prefect_port": prefect_port, "up": up,
+                   "http_port": http_port, "receiver": receiver}
         finally:
             up.send_signal(signal.SIGINT)
             try:
                 up.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 up.kill()
+            receiver.close()
 
 
 def deployments_ready() -> bool:
@@ -362,3 +375,110 @@ def test_the_monthly_report_deployment_publishes_its_artifact_and_sends_it(live)
     assert (live["home"] / "reports" / "monthly-2026-11" / "hours-held.png").exists()
     sent = db(live, "select recipient_group from outbox where kind = 'monthly-report'")
     assert sorted(r[0] for r in sent) == ["sheriff", "supervisors"]
+
+
+def test_everything_custody_up_starts_listens_on_loopback_only(live):
+    from tests.integration.test_access import LOOPBACK, listening_sockets, process_tree
+    sockets = listening_sockets(process_tree(live["up"].pid))
+    ports = {port for _, port in sockets}
+    assert {live["http_port"], live["prefect_port"]} <= ports, sockets  # the endpoint and the Prefect server (UI, API)
+    assert {address for address, _ in sockets} <= LOOPBACK, sockets
+
+
+# Unmistakable people: nothing else in the system could contain these strings.
+PEOPLE = {
+    "held": Person("Quintrellazar Vasquoyelaran", "1961-07-23", "A907315284"),
+    "unverified": Person("Ottolindeva Brzezinfaure", "1958-11-04", "A806204173"),
+    "lifted": Person("Lysandrio Okonkwohalvern", "1973-02-19", "A795193062"),
+}
+NAME_GROUPS = {"ice", "release-desk", "wso"}  # models/notices.py: who may see the name; the A-number: ice only
+
+
+def detainer_of(person: Person, event_id: str, booking: str, at: datetime, **options) -> dict:
+    event = detainer_event(event_id, booking, at, a_number=person.a_number, name=person.name, **options)
+    event["subject"]["dob"] = person.dob
+    return event
+
+
+def test_personal_data_stays_where_it_belongs(live):
+    """Names, dates of birth and A-numbers run through the whole system (the
+    case runs, the officer's form, hold steps, artifacts, the relay), then are
+    looked for in the Prefect database and its files, the server's and the
+    serve process's logs, everything the Prefect API serves, and the messages
+    each group received. Runs last in this module, so every case of the module
+    is searched for too."""
+    import httpx
+    import tomllib
+
+    env, home = live["env"], live["home"]
+    held, unverified, lifted = PEOPLE["held"], PEOPLE["unverified"], PEOPLE["lifted"]
+    t0 = now()  # two rounds of the form must fit in the 45 s service grace
+    held_case = case_id_of(ingest(live, detainer_of(held, "g-d1", "PG-1", t0 - timedelta(hours=1)),
+                                  release_event("g-r1", "PG-1", t0))[0])
+    unverified_case = case_id_of(ingest(live, detainer_of(unverified, "g-d2", "PG-2", t0 - timedelta(hours=1), verified=False),
+                                        release_event("g-r2", "PG-2", t0))[0])
+    ice_token = {s["name"]: s["token"] for s in tomllib.loads((home / "senders.toml").read_text())["sender"]}["ice"]
+    for event in (detainer_of(lifted, "g-d3", "PG-3", t0 - timedelta(hours=1)), lift_event("g-l3", "PG-3", now())):
+        response = httpx.post(f"http://127.0.0.1:{live['http_port']}/events", json=event, timeout=30,
+                              headers={"Authorization": f"Bearer {ice_token}"})
+        assert response.status_code == 201, response.text
+    lifted_case = response.json()["case_id"]
+
+    # The officer's form refuses a badge that is not on the roster, asks again,
+    # and the refused report changes nothing: no service, no hold, no event stored.
+    run, _ = wait_for(lambda: waiting_for_form(live, held_case), 40, "the officer's form", home)
+    assert resume(run.id, form(badge="W-9999", served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
+    run, keyset = wait_for(lambda: waiting_for_form(live, held_case, attempt=1), 40, "the form asked again", home)
+    assert "officer_badge: badge 'W-9999' is not on the WSO roster" in description(run.id, keyset)
+    view = custody_json(env, "case", "show", held_case)
+    assert view["status"] == "release_authorized" and view["served_by"] is None and not view["hold_authorized"]
+    assert db(live, "select count(*) from event_inbox where event_id like ?", f"form-{held_case}-%") == [(0,)]
+    assert db(live, "select count(*) from audit_trail where case_id = ? and action = 'warrant_served'", held_case) == [(0,)]
+    assert resume(run.id, form(served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
+
+    wait_for(lambda: custody_json(env, "case", "show", held_case)["status"] == "release_ordered", 120, "the release order", home)
+    ingest(live, released_event("g-o1", "PG-1", now()))
+    wait_for(lambda: (r := run_of(live, held_case)) and r.state.type.value == "COMPLETED", 60, "the held case's run to end", home)
+    mine = (held_case, unverified_case, lifted_case)
+    placeholders = ",".join("?" * len(mine))
+    wait_for(lambda: db(live, f"select count(*) from outbox where case_id in ({placeholders}) and state != 'sent'", *mine) == [(0,)],
+             60, "every notification of these cases to be delivered", home)
+    sent_kinds = {kind for (kind,) in db(live, f"select kind from outbox where case_id in ({placeholders})", *mine)}
+    assert {"release-order", "hold-started", "identity-review", "no-hold", "lifted", "released"} <= sent_kinds, sent_kinds
+
+    # Every person of this module's cases, with what the custody database holds about them.
+    others = {Person(name, str(dob), a_number) for name, dob, a_number in
+              db(live, "select subject_name, subject_dob, a_number from detainers")} - set(PEOPLE.values())
+    every_needle = {k: v for p in PEOPLE.values() for k, v in p.needles().items()}
+    every_needle.update({n: what for p in others for n, what in ((p.name, "name"), (p.dob, "date of birth"), (p.a_number, "A-number"))})
+
+    # The search can see what it looks for: the custody database itself holds all of it.
+    custody_files = [p for p in home.iterdir() if p.name.startswith("custody.db")]
+    assert {what.split()[0] for what in occurrences(held.needles(), custody_files)} >= {"name", "date", "A-number"}
+
+    # The Prefect database, its write-ahead log and result storage, and the logs of the server,
+    # the serve process and `custody up`: none of it.
+    prefect_home = Path(Settings.from_env(dict(env)).prefect_env()["PREFECT_HOME"])
+    files = files_under(prefect_home, home / "logs") + [home / "up.log"]
+    assert any(p.name == "prefect.db" for p in files) and any(p.name == "prefect-serve.log" for p in files), files
+    assert occurrences(every_needle, files) == []
+
+    # What the Prefect API serves: runs (names, parameters, tags, states), the officer's form inputs,
+    # every artifact version, every log line, the deployments.
+    texts = prefect_api_text()
+    assert any(held_case in where for where in texts) and any("inputs of flow run" in where for where in texts)
+    assert in_texts(every_needle, texts) == []
+
+    # The messages: the name only to ICE, the release desk and the officers; the A-number only
+    # to ICE; the date of birth to nobody.
+    received = live["receiver"].received
+    by_group = {g: " ".join(m["title"] + "\n" + m["message"] for m in received if m["path"] == f"/{g}") for g in GROUPS}
+    assert held.name in by_group["ice"] and held.name in by_group["release-desk"] and held.a_number in by_group["ice"]
+    for person in [*PEOPLE.values(), *others]:
+        for group, text in by_group.items():
+            if group not in NAME_GROUPS:
+                assert in_texts({n: "name" for n in ({person.name} | (person.name_needles() if person in PEOPLE.values() else set()))},
+                                {group: text}) == []
+            if group != "ice":
+                assert in_texts({n: "A-number" for n in person.a_number_needles()}, {group: text}) == [], (group, person)
+            assert in_texts({n: "date of birth" for n in person.dob_needles()}, {group: text}) == [], (group, person)
