@@ -5,8 +5,11 @@ Recipients live in a standard Apprise YAML configuration, grouped by tags
 county adds). Each row is claimed (compare-and-set), sent to every channel of
 its group, and each attempt is recorded per channel; the row is `sent` only
 when every channel has reported success. Failures back off and retry; when a
-row runs out of attempts it is `failed` and the failure is escalated to the
-other groups. Nothing here can delay a release: the backstop does not wait on it.
+row has used its attempts the failure is escalated to the other groups, and the
+row keeps being retried every ten minutes: a release order must reach the desk
+in the end, however long its channel is down (found by the soak, where a row
+that gave up after eight minutes of outages was never delivered). Nothing here
+can delay a release: the backstop does not wait on it.
 """
 from __future__ import annotations
 
@@ -145,10 +148,13 @@ class Relay:
                 tries = row["attempts"] + 1
                 last_error = next((e for _, ok, e in attempts if not ok), None)
                 if tries >= MAX_ATTEMPTS.get(row["urgency"], 8):
-                    settled = uow.outbox_settle(outbox_id, self.name, state="failed", attempts=tries, last_error=last_error)
+                    settled = uow.outbox_settle(outbox_id, self.name, attempts=tries, last_error=last_error,
+                                                next_attempt_at=now + MAX_BACKOFF)
                     if settled:
-                        report.failed += 1
-                        report.escalated += self._escalate(uow, row, tries, last_error, now)
+                        escalated = self._escalate(uow, row, tries, last_error, now)  # once: its key is the row's
+                        report.failed += 1 if escalated else 0
+                        report.escalated += escalated
+                        report.retrying += 1
                 else:
                     settled = uow.outbox_settle(outbox_id, self.name, attempts=tries, last_error=last_error,
                                                 next_attempt_at=now + backoff(tries))

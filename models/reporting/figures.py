@@ -93,6 +93,7 @@ class FailedNotice:
     last_error: str
     escalated_to: tuple[str, ...]
     escalation_states: tuple[str, ...]
+    state: str  # "sent": delivered in the end, after the escalation
 
 
 @dataclass
@@ -216,27 +217,28 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
             services[case.served_by] += 1
 
     outbox = [r for r in outbox if period.contains(r["created_at"])]
+    escalations: dict[str, list[Mapping]] = {}
+    for r in outbox:
+        if r["kind"] == "escalation":
+            escalations.setdefault(r["idempotency_key"].rsplit(":escalated:", 1)[0], []).append(r)
     ice: dict[str, Counter[str]] = {}
     for r in outbox:
         if r["recipient_group"] != "ice":
             continue
         counts = ice.setdefault(r["kind"], Counter())
         counts["total"] += 1
-        counts[r["state"] if r["state"] in ("sent", "failed") else "pending"] += 1
+        gave_up = r["state"] == "failed" or r["idempotency_key"] in escalations
+        counts["sent" if r["state"] == "sent" else ("failed" if gave_up else "pending")] += 1
         if r["acknowledged_at"] is not None:
             counts["acknowledged"] += 1
-    escalations: dict[str, list[Mapping]] = {}
-    for r in outbox:
-        if r["kind"] == "escalation":
-            escalations.setdefault(r["idempotency_key"].rsplit(":escalated:", 1)[0], []).append(r)
     failed = []
-    for r in outbox:
-        if r["state"] != "failed":
+    for r in outbox:  # a notice failed if it ran out of attempts: it was escalated (and is still retried)
+        if r["state"] != "failed" and r["idempotency_key"] not in escalations:
             continue
         esc = sorted(escalations.get(r["idempotency_key"], []), key=lambda e: e["recipient_group"])
         failed.append(FailedNotice(r["id"], r["case_id"], r["kind"], r["recipient_group"], r["attempts"],
                                    (r["last_error"] or "").splitlines()[0][:200] if r["last_error"] else "",
-                                   tuple(e["recipient_group"] for e in esc), tuple(e["state"] for e in esc)))
+                                   tuple(e["recipient_group"] for e in esc), tuple(e["state"] for e in esc), r["state"]))
 
     return Figures(
         period=period,

@@ -63,9 +63,11 @@ def tables(figures: Figures, policy: Policy) -> dict[str, tuple[list[str], list[
         "ice-notices": (["notice", "total", "sent", "acknowledged", "failed", "pending"],
                         [[k, c["total"], c["sent"], c["acknowledged"], c["failed"], c["pending"]] for k, c in figures.ice_notices.items()]),
         "services-per-officer": (["badge", "services"], [[b, n] for b, n in figures.services_per_officer.items()]),
-        "failed-notifications": (["outbox_id", "case", "notice", "group", "attempts", "last_error", "escalated_to", "escalation_state"],
+        "failed-notifications": (["outbox_id", "case", "notice", "group", "attempts", "last_error", "escalated_to",
+                                  "escalation_state", "delivered_in_the_end"],
                                  [[f.outbox_id, f.case_id or "-", f.kind, f.group, f.attempts, f.last_error,
-                                   " ".join(f.escalated_to) or "NOT ESCALATED", " ".join(f.escalation_states) or "-"]
+                                   " ".join(f.escalated_to) or "NOT ESCALATED", " ".join(f.escalation_states) or "-",
+                                   "yes" if f.state == "sent" else "no (still retried)"]
                                   for f in figures.failed_notices]),
         "days-without-certified-officer": (["date"], [[d.isoformat()] for d in figures.roster_days_without_officer]),
     }

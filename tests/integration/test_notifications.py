@@ -100,12 +100,22 @@ def test_a_channel_that_never_recovers_is_escalated_to_the_other_groups(core, cl
         relay.pass_once()
         clock.advance(timedelta(minutes=11))
     desk = [r for r in rows(core.engine, t.outbox) if r["recipient_group"] == "release-desk"]
-    assert desk and {r["state"] for r in desk} == {"failed"}
+    assert desk and {r["state"] for r in desk} == {"pending"}  # escalated, and still tried every ten minutes
+    assert all(r["attempts"] >= 4 for r in desk)
     escalations = [r for r in rows(core.engine, t.outbox) if r["kind"] == "escalation"]
     assert {r["recipient_group"] for r in escalations} == {"supervisors", "sheriff"}
     assert {r["state"] for r in escalations} == {"sent"}
     assert all("Zebulon" not in r["body"] for r in escalations)
     assert any("undelivered to release-desk" in m["title"] for m in web.to("/sheriff"))
+    escalated_once = len(escalations)
+
+    mail.rejecting = False  # the desk's mail server comes back, however late: the release order still arrives
+    clock.advance(timedelta(minutes=11))
+    relay.pass_once()
+    desk = [r for r in rows(core.engine, t.outbox) if r["recipient_group"] == "release-desk"]
+    assert {r["state"] for r in desk} == {"sent"}
+    assert any("RELEASE ORDER" in subject or "hold started" in subject for _, subject, _ in mail.texts())
+    assert len([r for r in rows(core.engine, t.outbox) if r["kind"] == "escalation"]) == escalated_once
 
 
 def test_two_relays_at_once_never_send_a_row_twice(core, clock, receivers, make_core):

@@ -239,12 +239,15 @@ def test_failed_notifications_and_their_escalation_are_listed(core, clock, tmp_p
         web.close()
     today = clock.now().astimezone(NY).date()
     figures, files = make_report(core, today - timedelta(days=3), today, tmp_path / "r")
-    failed = [r for r in rows(core.engine, t.outbox) if r["state"] == "failed"]
+    escalated = {r["idempotency_key"].rsplit(":escalated:", 1)[0] for r in rows(core.engine, t.outbox) if r["kind"] == "escalation"}
+    failed = [r for r in rows(core.engine, t.outbox) if r["idempotency_key"] in escalated]
     assert failed and [f.outbox_id for f in figures.failed_notices] == [r["id"] for r in failed]
+    assert all(f.state == "pending" for f in figures.failed_notices)  # still retried
     assert all(f.group == "release-desk" and f.escalated_to == ("sheriff", "supervisors") for f in figures.failed_notices)
     assert all(f.escalation_states == ("sent", "sent") for f in figures.failed_notices)
     listed = read_csv(files.folder / "failed-notifications.csv")
     assert [r["escalated_to"] for r in listed] == ["sheriff supervisors"] * len(failed)
+    assert {r["delivered_in_the_end"] for r in listed} == {"no (still retried)"}
 
 
 def test_bad_periods_are_refused_naming_the_field(core, tmp_path):
