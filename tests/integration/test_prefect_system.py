@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from custody.config import Settings
-from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, transfer_event
+from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
 from tests.integration.receivers import JsonReceiver
@@ -176,10 +176,14 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
     assert resume(run.id, {}).status.value == "REJECT"
     assert resume(run.id, {"officer_badge": "", "warrant_number": "W-77", "served_at": now().isoformat(),
                            "served_inside_facility": True}).status.value == "REJECT"
-    # A badge not on the roster is refused with the reason, and the form is asked again.
+    # A badge not on the roster is refused with the reason, and the form is asked again;
+    # the refused report changes nothing: no service, no hold, no event stored.
     assert resume(run.id, form(badge="W-9999")).status.value == "ACCEPT"
     run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=1), 40, "the form asked again")
-    assert "not on the WSO roster" in description(run.id, keyset)
+    assert "officer_badge: badge 'W-9999' is not on the WSO roster" in description(run.id, keyset)
+    assert db(live, "select status, served_by, hold_started_at from cases where case_id = ?", case_id) == [
+        ("release_authorized", None, None)]
+    assert db(live, "select count(*) from event_inbox where event_id like ?", f"form-{case_id}-%") == [(0,)]
     # An expired certification (W-1040 expired 2025-12-31) is refused too.
     assert resume(run.id, form(badge="W-1040")).status.value == "ACCEPT"
     run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=2), 40, "the form asked a third time")
@@ -402,7 +406,7 @@ def detainer_of(person: Person, event_id: str, booking: str, at: datetime, **opt
 
 def test_personal_data_stays_where_it_belongs(live):
     """Names, dates of birth and A-numbers run through the whole system (the
-    case runs, the officer's form, hold steps, artifacts, the relay), then are
+    case runs, hold steps, artifacts, the relay), then are
     looked for in the Prefect database and its files, the server's and the
     serve process's logs, everything the Prefect API serves, and the messages
     each group received. Runs last in this module, so every case of the module
@@ -412,9 +416,13 @@ def test_personal_data_stays_where_it_belongs(live):
 
     env, home = live["env"], live["home"]
     held, unverified, lifted = PEOPLE["held"], PEOPLE["unverified"], PEOPLE["lifted"]
-    t0 = now()  # two rounds of the form must fit in the 45 s service grace
+    t0 = now() - timedelta(seconds=20)
+    # The service arrives as a warrant.served event (the form's own path is tested above), so the
+    # hold starts at once however slow the machine is; the release is ordered at T0 + 60 s.
     held_case = case_id_of(ingest(live, detainer_of(held, "g-d1", "PG-1", t0 - timedelta(hours=1)),
-                                  release_event("g-r1", "PG-1", t0))[0])
+                                  release_event("g-r1", "PG-1", t0), service_event("g-w1", "PG-1", t0 + timedelta(seconds=5),
+                                                                                  badge="W-1024"))[0])
+    assert custody_json(env, "case", "show", held_case)["status"] == "held"
     unverified_case = case_id_of(ingest(live, detainer_of(unverified, "g-d2", "PG-2", t0 - timedelta(hours=1), verified=False),
                                         release_event("g-r2", "PG-2", t0))[0])
     ice_token = {s["name"]: s["token"] for s in tomllib.loads((home / "senders.toml").read_text())["sender"]}["ice"]
@@ -424,25 +432,13 @@ def test_personal_data_stays_where_it_belongs(live):
         assert response.status_code == 201, response.text
     lifted_case = response.json()["case_id"]
 
-    # The officer's form refuses a badge that is not on the roster, asks again,
-    # and the refused report changes nothing: no service, no hold, no event stored.
-    run, _ = wait_for(lambda: waiting_for_form(live, held_case), 40, "the officer's form", home)
-    assert resume(run.id, form(badge="W-9999", served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
-    run, keyset = wait_for(lambda: waiting_for_form(live, held_case, attempt=1), 40, "the form asked again", home)
-    assert "officer_badge: badge 'W-9999' is not on the WSO roster" in description(run.id, keyset)
-    view = custody_json(env, "case", "show", held_case)
-    assert view["status"] == "release_authorized" and view["served_by"] is None and not view["hold_authorized"]
-    assert db(live, "select count(*) from event_inbox where event_id like ?", f"form-{held_case}-%") == [(0,)]
-    assert db(live, "select count(*) from audit_trail where case_id = ? and action = 'warrant_served'", held_case) == [(0,)]
-    assert resume(run.id, form(served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
-
     wait_for(lambda: custody_json(env, "case", "show", held_case)["status"] == "release_ordered", 120, "the release order", home)
     ingest(live, released_event("g-o1", "PG-1", now()))
-    wait_for(lambda: (r := run_of(live, held_case)) and r.state.type.value == "COMPLETED", 60, "the held case's run to end", home)
+    wait_for(lambda: (r := run_of(live, held_case)) and r.state.type.value == "COMPLETED", 120, "the held case's run to end", home)
     mine = (held_case, unverified_case, lifted_case)
     placeholders = ",".join("?" * len(mine))
     wait_for(lambda: db(live, f"select count(*) from outbox where case_id in ({placeholders}) and state != 'sent'", *mine) == [(0,)],
-             60, "every notification of these cases to be delivered", home)
+             120, "every notification of these cases to be delivered", home)
     sent_kinds = {kind for (kind,) in db(live, f"select kind from outbox where case_id in ({placeholders})", *mine)}
     assert {"release-order", "hold-started", "identity-review", "no-hold", "lifted", "released"} <= sent_kinds, sent_kinds
 
@@ -466,7 +462,7 @@ def test_personal_data_stays_where_it_belongs(live):
     # What the Prefect API serves: runs (names, parameters, tags, states), the officer's form inputs,
     # every artifact version, every log line, the deployments.
     texts = prefect_api_text()
-    assert any(held_case in where for where in texts) and any("inputs of flow run" in where for where in texts)
+    assert any(held_case in where for where in texts)
     assert in_texts(every_needle, texts) == []
 
     # The messages: the name only to ICE, the release desk and the officers; the A-number only
