@@ -46,7 +46,17 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("custody_read_only") else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseError(f"database URL: {parsed.get_backend_name()!r} is not supported "
+                            "(use sqlite:///PATH or postgresql://USER@HOST/DATABASE)")
+    if parsed.drivername == "postgresql":  # the driver we ship, not SQLAlchemy's default psycopg2
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args = {}
+    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        # Instants are timestamptz; a UTC session makes any text the database must
+        # read as an instant (an old row, a hand-typed query) mean UTC, as on SQLite.
+        connect_args["options"] = "-c timezone=UTC"
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _alembic_config() -> Config:
