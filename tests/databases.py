@@ -75,7 +75,7 @@ def remove_database(url: str) -> None:
         _created.pop(parsed.database, None)
 
 
-def demo_env(home: Path) -> dict[str, str]:
+def demo_databases(home: Path) -> dict[str, str]:
     """What `custody up --demo` with CUSTODY_HOME=home needs to run its demo on
     this pass's databases (nothing on the SQLite pass: the demo's own files)."""
     if not ON_POSTGRES:

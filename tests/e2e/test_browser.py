@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.databases import demo_env
+from tests.databases import demo_databases
 from tests.integration.cli import ROOT, custody, custody_env, custody_json
 from tests.integration.test_http import free_port
 
@@ -25,7 +25,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 def demo(tmp_path):
     prefect_port, http_port = free_port(), free_port()
     env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(http_port), CUSTODY_PREFECT_PORT=str(prefect_port),
-                      CUSTODY_DEMO_SPEED="10", PREFECT_RUNNER_POLL_FREQUENCY="2", **demo_env(tmp_path))
+                      CUSTODY_DEMO_SPEED="10", PREFECT_RUNNER_POLL_FREQUENCY="2", **demo_databases(tmp_path))
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
     up = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo"], env=env, cwd=ROOT,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.builders import detainer_event, lift_event, release_event
-from tests.databases import database_url, demo_env, has_tables
+from tests.databases import database_url, demo_databases, has_tables
 from tests.integration.cli import ROOT, custody, custody_env, custody_json
 from tests.integration.test_cli import write_policy
 
@@ -144,7 +144,7 @@ def test_ctrl_c_or_sigterm_stops_everything_cleanly(system, stop):
 
 def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
     port = free_port()
-    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(port), CUSTODY_DEMO_SPEED="10", **demo_env(tmp_path))
+    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(port), CUSTODY_DEMO_SPEED="10", **demo_databases(tmp_path))
     process = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo", "--no-prefect"], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     demo_env = custody_env(tmp_path / "demo", CUSTODY_POLICY=str(tmp_path / "demo" / "policy.toml"))
