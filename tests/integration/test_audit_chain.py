@@ -108,6 +108,7 @@ def test_concurrent_writers_of_the_system_chain_take_turns(make_core, db_url):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer hung"
     for c in cores:
         c.engine.dispose()
     assert failures == []

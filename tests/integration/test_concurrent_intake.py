@@ -36,6 +36,8 @@ def at_once(make_core, db_url, work) -> list[str]:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    if any(thread.is_alive() for thread in threads):
+        failures.append("a writer hung")
     for core in cores:
         core.engine.dispose()
     return failures
