@@ -65,7 +65,9 @@ def test_an_officer_serves_the_warrant_through_the_ui(demo):
             runs = [r for r in client.read_flow_runs() if r.name == name]
             return bool(runs and runs[0].state.state_details.run_input_keyset)
 
-    while time.monotonic() < deadline and not asks_for_form():
+    deadline = time.monotonic() + 120
+    while not asks_for_form():
+        assert time.monotonic() < deadline, f"{name} never asked for the officer's form"
         time.sleep(1)
 
     with sync_playwright() as p:

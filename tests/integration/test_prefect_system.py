@@ -67,8 +67,13 @@ def deployments_ready() -> bool:
         return False
 
 
+# Waits, not precision checks: generous, because CI runs the SQLite and the
+# PostgreSQL pass at once on two cores, and a Prefect run start costs ~1.6 CPU-s.
+WAIT_SCALE = 2
+
+
 def wait_for(predicate, timeout, what, home=None):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * WAIT_SCALE
     while time.monotonic() < deadline:
         value = predicate()
         if value:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 POOL = "custody-test"
 WORKERS = ("worker-a", "worker-b")
-CASES = 4
+CASES = 3
 # Detainer mode: the hold starts with the release authorisation (T0). The steps:
 # release order at T0 + 20 s, supervisors paged at T0 + 28 s, deadline T0 + 35 s.
 POLICY = dict(mode="detainer", limit="35s", service_grace="30s", reminder_marks=[], release_order_lead="15s",
