@@ -297,14 +297,18 @@ def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The demo lives in its own folder with its own compressed policy."""
+    """The demo lives in its own folder with its own compressed policy, and never
+    in the real databases: SQLite files there, or the databases named by
+    CUSTODY_DEMO_DATABASE_URL and CUSTODY_DEMO_PREFECT_DATABASE_URL."""
     from custody.demo import POLICY
     home = settings.home / "demo"
     home.mkdir(parents=True, exist_ok=True)
     policy = home / "policy.toml"
     policy.write_text(POLICY)
     return Settings.from_env({**os.environ, "CUSTODY_HOME": str(home), "CUSTODY_POLICY": str(policy),
-                              "CUSTODY_DATABASE_URL": f"sqlite:///{home / 'custody.db'}"})
+                              "CUSTODY_DATABASE_URL": os.environ.get("CUSTODY_DEMO_DATABASE_URL")
+                              or f"sqlite:///{home / 'custody.db'}",
+                              "CUSTODY_PREFECT_DATABASE_URL": os.environ.get("CUSTODY_DEMO_PREFECT_DATABASE_URL", "")})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,10 @@
 """Configuration from the environment, with safe defaults for one machine.
 
 CUSTODY_HOME          data folder (default: ./data beside the project)
-CUSTODY_DATABASE_URL  application database (default: SQLite in the data folder)
+CUSTODY_DATABASE_URL  application database (default: SQLite in the data folder);
+                      postgresql://USER:PASSWORD@HOST/DATABASE for PostgreSQL
+CUSTODY_PREFECT_DATABASE_URL  the Prefect server's database (default: SQLite under
+                      PREFECT_HOME); postgresql://USER:PASSWORD@HOST/DATABASE
 CUSTODY_POLICY        jurisdiction policy file (default: the shipped policy)
 CUSTODY_SENDERS       bearer tokens of the systems that may send events
 CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
@@ -19,6 +22,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from models.events import EVENT_TYPES
 from models.handlers import Sender
 
@@ -34,6 +40,7 @@ class ConfigError(ValueError):
 class Settings:
     home: Path
     database_url: str
+    prefect_database_url: str | None
     policy_path: Path
     senders_path: Path
     http_host: str
@@ -51,7 +58,8 @@ class Settings:
         prefect_port = _port(env, "CUSTODY_PREFECT_PORT", "4200")
         return cls(
             home=home,
-            database_url=env.get("CUSTODY_DATABASE_URL") or f"sqlite:///{home / 'custody.db'}",
+            database_url=_database_url(env, "CUSTODY_DATABASE_URL") or f"sqlite:///{home / 'custody.db'}",
+            prefect_database_url=_prefect_database_url(env),
             policy_path=Path(env.get("CUSTODY_POLICY") or DEFAULT_POLICY),
             senders_path=Path(env.get("CUSTODY_SENDERS") or home / "senders.toml"),
             http_host=env.get("CUSTODY_HTTP_HOST", "127.0.0.1"),
@@ -76,11 +84,37 @@ class Settings:
             "CUSTODY_DATABASE_URL": self.database_url,
             "CUSTODY_POLICY": str(self.policy_path),
             "CUSTODY_APPRISE_CONFIG": str(self.apprise_config),
-        }
+        } | ({"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url} if self.prefect_database_url else {})
 
     def apply_prefect_env(self) -> None:
         for key, value in self.prefect_env().items():
             os.environ.setdefault(key, value)
+
+
+def _database_url(env: dict[str, str], name: str) -> str | None:
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        backend = make_url(text).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"{name}: not a database URL (sqlite:///PATH or postgresql://USER@HOST/DATABASE)") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{name}: {backend!r} is not supported (sqlite or postgresql)")
+    return text
+
+
+def _prefect_database_url(env: dict[str, str]) -> str | None:
+    """The Prefect server takes PostgreSQL only through asyncpg; whichever
+    postgresql URL is given, it gets that driver. SQLite stays Prefect's own default."""
+    text = _database_url(env, "CUSTODY_PREFECT_DATABASE_URL")
+    if text is None:
+        return None
+    url = make_url(text)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError("CUSTODY_PREFECT_DATABASE_URL: only PostgreSQL (postgresql://USER@HOST/DATABASE); "
+                          "leave it unset for Prefect's own SQLite file")
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def _port(env: dict[str, str], name: str, default: str) -> int:

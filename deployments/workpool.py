@@ -1,16 +1,18 @@
 """Several machines: the same deployments on a Prefect `process` work pool.
 
     PREFECT_API_URL=http://prefect-host:4200/api \\
-    CUSTODY_DATABASE_URL=postgresql+psycopg://custody@db-host/custody \\
+    CUSTODY_DATABASE_URL=postgresql://custody@db-host/custody \\
         python -m deployments.workpool            # once, to register
-    prefect worker start --pool custody           # on each machine, as many as wanted
+    prefect worker start --pool custody --type process   # on each machine, as many as wanted
 
 Each worker runs flow runs as subprocesses from this checkout (the same path on
 every machine). The case, hold-step and alert deployments have no schedule; the
 backstop and reconciler run every minute. Whichever worker runs a step, every
 legal transition is a compare-and-set in the database, so two workers never
-order one release twice. The Prefect server itself moves to PostgreSQL with
-PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://...
+order one release twice; two workers reaching for one run are told apart by
+the server, which lets one of them start it (tests/integration/test_workpool.py).
+The Prefect server itself moves to PostgreSQL with CUSTODY_PREFECT_DATABASE_URL
+(under `custody up`) or PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://...
 """
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_MIGRATIONS = 0x0C057003  # PostgreSQL advisory lock space (see models/store.py for the others)
 
 
 class DatabaseError(RuntimeError):
@@ -46,7 +47,17 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("custody_read_only") else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseError(f"database URL: {parsed.get_backend_name()!r} is not supported "
+                            "(use sqlite:///PATH or postgresql://USER@HOST/DATABASE)")
+    if parsed.drivername == "postgresql":  # the driver we ship, not SQLAlchemy's default psycopg2
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args = {}
+    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        # Instants are timestamptz; a UTC session makes any text the database must
+        # read as an instant (an old row, a hand-typed query) mean UTC, as on SQLite.
+        connect_args["options"] = "-c timezone=UTC"
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _alembic_config() -> Config:
@@ -66,22 +77,29 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision`. A database from a newer release, or
-    one with our tables but no revision, is refused rather than guessed at."""
+    one with our tables but no revision, is refused rather than guessed at.
+
+    Several processes may start at once on a new database (`custody up`, its
+    serve process, a CLI command, a second machine): they take turns, so one
+    migrates and the others find it done. SQLite: the write lock of BEGIN
+    IMMEDIATE. PostgreSQL, whose DDL would otherwise collide: a lock held until
+    the migration commits."""
     script = ScriptDirectory.from_config(_alembic_config())
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"), {"space": _LOCK_MIGRATIONS})
         current = MigrationContext.configure(conn).get_current_revision()
         tables = set(engine.dialect.get_table_names(conn))
-    if current is not None:
-        try:
-            script.get_revision(current)
-        except Exception:
-            raise DatabaseError(
-                f"the database is at schema revision {current!r}, which this version does not know "
-                f"(newest known: {script.get_current_head()}); it was written by a newer release"
-            ) from None
-    elif tables & {"cases", "event_inbox", "audit_trail"}:
-        raise DatabaseError("the database has custody tables but no schema revision; refusing to guess")
-    config = _alembic_config()
-    with engine.begin() as conn:
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except Exception:
+                raise DatabaseError(
+                    f"the database is at schema revision {current!r}, which this version does not know "
+                    f"(newest known: {script.get_current_head()}); it was written by a newer release"
+                ) from None
+        elif tables & {"cases", "event_inbox", "audit_trail"}:
+            raise DatabaseError("the database has custody tables but no schema revision; refusing to guess")
+        config = _alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

@@ -222,6 +222,7 @@ def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceiv
         case.advance(now, policy)
         return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
 
+    uow.lock_person(d.a_number)
     case = uow.case_open_for(event.booking_number, d.a_number)
     if case is not None:
         detainer_id = uow.detainer_add(case.case_id, detainer)
@@ -323,22 +324,28 @@ def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
         return uow.due_cases(now)
 
 
-def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport) -> None:
+def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport,
+                  skip_locked: bool = True) -> None:
     """Advance each case under compare-and-set, one transaction per case, so a
     release order commits without waiting for the others and two sweeps at once
-    do each thing once (the second finds it done, or loses the race and re-reads)."""
-    for case_id, was_due_at in due:
+    do each thing once. On PostgreSQL a sweep locks the case it works on and
+    skips one another sweep holds (skip_locked), so two sweeps share the work;
+    one that comes to a case after the other finished it finds nothing due."""
+    for case_id, _listed_due_at in due:
         report.examined += 1
         for _ in range(RETRIES):
             try:
                 with core.uow() as uow:
-                    case = uow.case_get(case_id)
-                    if case is None or not case.is_open:
+                    claimed = uow.case_for_update(case_id, skip_locked=skip_locked)
+                    if claimed is None:
+                        break  # no such case, or another sweep holds it and is advancing it
+                    case, stored_due_at = claimed
+                    if not case.is_open:
                         break
                     now = core.clock.now()
                     case.advance(now, core.policy)
                     transitions = [e for e in case.effects if isinstance(e, Transition)]
-                    if not case.effects and case.next_due_at(core.policy) == was_due_at:
+                    if not case.effects and case.next_due_at(core.policy) == stored_due_at:
                         break  # another sweep did it already, and said when to come back
                     _persist(uow, core.policy, case, now, actor, None)
                     uow.commit()

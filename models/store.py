@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -18,6 +18,9 @@ from models.notices import render
 from models.policy import Policy
 
 OPEN = [s.value for s in OPEN_STATUSES]
+# PostgreSQL advisory lock spaces (first key of the two-key form).
+_LOCK_AUDIT_CHAIN = 0x0C057001
+_LOCK_PERSON = 0x0C057002
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -60,7 +63,9 @@ class SqlUnitOfWork:
             stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
         else:  # pragma: no cover - other databases are not supported
             raise RuntimeError(f"unsupported database {dialect}")
-        return self.conn.execute(stmt).rowcount
+        # SQLAlchemy keeps an INSERT's row count only when asked (psycopg drops it
+        # with the cursor); without it every insert would look like a conflict.
+        return self.conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
 
     # --- inbox -----------------------------------------------------------------
 
@@ -91,8 +96,22 @@ class SqlUnitOfWork:
         return self.conn.execute(select(t.bookings).where(t.bookings.c.booking_number == booking_number)).mappings().first()
 
     def booking_touch(self, booking_number: str, facility: str, now: datetime) -> RowMapping:
+        """The booking's row, locked until commit: events about one booking are
+        applied one after another (on SQLite every writer is already alone), so
+        T0 corrections that touch several cases of it never cross each other."""
         self._insert_ignore(t.bookings, dict(booking_number=booking_number, facility=facility, first_seen_at=now))
-        return self.booking_get(booking_number)
+        return self.conn.execute(select(t.bookings).where(t.bookings.c.booking_number == booking_number)
+                                 .with_for_update()).mappings().one()
+
+    def lock_person(self, a_number: str) -> None:
+        """Rule 11 (one active case per person) is a read-then-insert across
+        bookings: two detainers for one A-number at two bookings must not both
+        find no open case. PostgreSQL: a lock per A-number until commit."""
+        self._advisory_lock(_LOCK_PERSON, a_number)
+
+    def _advisory_lock(self, space: int, key: str) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(select(func.pg_advisory_xact_lock(literal(space), func.hashtext(key))))
 
     def booking_update(self, booking_number: str, **values: Any) -> None:
         self.conn.execute(update(t.bookings).where(t.bookings.c.booking_number == booking_number).values(**values))
@@ -109,6 +128,16 @@ class SqlUnitOfWork:
     def case_get(self, case_id: str) -> Case | None:
         row = self.conn.execute(self._case_select().where(t.cases.c.case_id == case_id)).mappings().first()
         return _case_from_row(row) if row else None
+
+    def case_for_update(self, case_id: str, skip_locked: bool = False) -> tuple[Case, datetime | None] | None:
+        """The case and the next due instant stored with it, its row locked until
+        commit. With skip_locked, a case another transaction holds (another
+        sweep at work on it) comes back None, like a missing one, so two sweeps
+        share the due cases instead of queueing on each. (SQLite has no row
+        locks; there every writer is alone anyway.)"""
+        row = self.conn.execute(self._case_select().where(t.cases.c.case_id == case_id)
+                                .with_for_update(of=t.cases, skip_locked=skip_locked)).mappings().first()
+        return (_case_from_row(row), row["next_due_at"]) if row else None
 
     def case_open_for(self, booking_number: str, a_number: str | None = None) -> Case | None:
         """Rule 11: one active case per person, found by booking or by A-number."""
@@ -197,10 +226,14 @@ class SqlUnitOfWork:
     # --- audit and outbox ----------------------------------------------------------------
 
     def audit_add(self, *, case_id: str | None, at: datetime, actor: str, source_event_id: str | None, transition: Transition) -> None:
-        """Append to the case's hash chain. Writers of one case are serialised by
-        the compare-and-set on the case row; UNIQUE(chain, seq) refuses a fork."""
+        """Append to the case's hash chain. UNIQUE(chain, seq) refuses a fork; to
+        not need it, appenders of one chain take turns: on PostgreSQL a lock per
+        chain until commit (the `system` chain has no case row to serialise its
+        writers, and two of them would otherwise read the same head), on SQLite
+        the one writer at a time."""
         a = t.audit
         chain = chain_of(case_id)
+        self._advisory_lock(_LOCK_AUDIT_CHAIN, chain)
         head = self.conn.execute(select(a.c.seq, a.c.entry_hash).where(a.c.chain == chain)
                                  .order_by(a.c.seq.desc()).limit(1)).first()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)

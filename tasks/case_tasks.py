@@ -61,7 +61,8 @@ def advance_case(case_id: str, actor: str) -> list[dict[str, Any]]:
     due = case.next_due_at(c.policy) if case.is_open else None
     report = SweepReport(c.clock.now())
     if due is not None:
-        advance_cases(c, [(case_id, due)], actor, report)
+        # A hold step waits for a sweep that holds the case, then finds it done.
+        advance_cases(c, [(case_id, due)], actor, report, skip_locked=False)
     return [a.__dict__ for a in report.actions]
 
 

@@ -16,6 +16,7 @@ from models.clock import FixedClock
 from models.db import make_engine, migrate
 from models.handlers import Core, load_roster
 from tests.builders import ROSTER_CSV, policy, utc
+from tests.databases import database_url
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'custody.db'}"
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database when
+    CUSTODY_TEST_DATABASE_URL is set (see tests/databases.py)."""
+    return database_url(tmp_path)
 
 
 @pytest.fixture

@@ -335,7 +335,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--short", action="store_true", help="the CI soak: about 3 minutes, 24 cases, 2 faults of each kind")
     args = p.parse_args(argv)
     if args.short:
-        args.minutes, args.cases, args.faults_per_kind, args.limit, args.burst, args.settle_minutes = 1.5, 24, 2, 60, 3, 4
+        args.minutes, args.cases, args.faults_per_kind, args.limit, args.burst, args.settle_minutes = 1.5, 24, 2, 60, 3, 6
     args.receiver_outage = (5, 15) if args.limit < 120 else (10, 30)
     for name in ("minutes", "cases", "limit", "settle_minutes"):
         if getattr(args, name) <= 0:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.databases import demo_databases
 from tests.integration.cli import ROOT, custody, custody_env, custody_json
 from tests.integration.test_http import free_port
 
@@ -24,7 +25,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 def demo(tmp_path):
     prefect_port, http_port = free_port(), free_port()
     env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(http_port), CUSTODY_PREFECT_PORT=str(prefect_port),
-                      CUSTODY_DEMO_SPEED="10", PREFECT_RUNNER_POLL_FREQUENCY="2")
+                      CUSTODY_DEMO_SPEED="10", PREFECT_RUNNER_POLL_FREQUENCY="2", **demo_databases(tmp_path))
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
     up = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo"], env=env, cwd=ROOT,
@@ -64,7 +65,9 @@ def test_an_officer_serves_the_warrant_through_the_ui(demo):
             runs = [r for r in client.read_flow_runs() if r.name == name]
             return bool(runs and runs[0].state.state_details.run_input_keyset)
 
-    while time.monotonic() < deadline and not asks_for_form():
+    deadline = time.monotonic() + 120
+    while not asks_for_form():
+        assert time.monotonic() < deadline, f"{name} never asked for the officer's form"
         time.sleep(1)
 
     with sync_playwright() as p:

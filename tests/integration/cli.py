@@ -7,12 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.databases import ON_POSTGRES, database_url
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def custody_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `custody` process whose data lives in `home`: its
+    database is the SQLite default there, or on the PostgreSQL pass the test
+    database that tests.databases maps to `home`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    env.update(CUSTODY_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
+    env.update(CUSTODY_HOME=str(home), PYTHONUNBUFFERED="1")
+    if ON_POSTGRES:
+        env["CUSTODY_DATABASE_URL"] = database_url(home)
+    env.update(extra)
     return env
 
 

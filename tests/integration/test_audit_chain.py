@@ -10,6 +10,7 @@ from models.clock import FixedClock
 from models.db import make_engine, migrate
 from models.handlers import Core, Sender, ingest
 from tests.builders import detainer_event, policy, release_event, service_event, utc
+from tests.databases import allow_audit_rewrite, database_url
 from tests.integration.cli import custody, custody_env
 
 
@@ -34,7 +35,7 @@ def test_an_untouched_trail_verifies(core, clock):
 def test_an_edited_entry_is_caught_at_that_entry(core, clock):
     history(core, clock)
     with core.engine.begin() as conn:  # someone with database access, behind the software's back
-        conn.execute(text("DROP TRIGGER audit_trail_no_update"))
+        allow_audit_rewrite(conn, "UPDATE")
         target = conn.execute(text("SELECT id, seq FROM audit_trail WHERE case_id = '2026-00001' AND action = 'hold_started'")).one()
         conn.execute(text("UPDATE audit_trail SET reason = 'held on a verbal order' WHERE id = :id"), {"id": target.id})
     [found] = broken(core)
@@ -46,7 +47,7 @@ def test_an_edited_entry_is_caught_at_that_entry(core, clock):
 def test_a_removed_entry_is_caught(core, clock):
     history(core, clock)
     with core.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER audit_trail_no_delete"))
+        allow_audit_rewrite(conn, "DELETE")
         conn.execute(text("DELETE FROM audit_trail WHERE case_id = '2026-00001' AND seq = 2"))
     [found] = broken(core)
     assert found["chain"] == "2026-00001" and found["seq"] == 2 and "missing" in found["problem"]
@@ -56,9 +57,9 @@ def test_custody_audit_verify_reports_the_first_broken_link(tmp_path):
     env = custody_env(tmp_path)
     custody(env, "ingest", "-", stdin=json.dumps(detainer_event("d1", "B1", utc(2026, 3, 1, 9))) + "\n")
     assert "every link intact" in custody(env, "audit", "verify").stdout
-    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    engine = make_engine(database_url(tmp_path))
     with engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER audit_trail_no_update"))
+        allow_audit_rewrite(conn, "UPDATE")
         conn.execute(text("UPDATE audit_trail SET actor = 'someone else' WHERE chain = '2026-00001' AND seq = 1"))
     result = custody(env, "audit", "verify", check=False)
     assert result.returncode == 1 and "BROKEN: chain 2026-00001 at entry 1" in result.stdout
@@ -78,3 +79,40 @@ def test_entries_written_before_the_chain_existed_are_chained_on_upgrade(db_url)
     assert broken(core) == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT seq FROM audit_trail ORDER BY id")).scalars().all() == [1, 2, 3]
+
+
+def test_concurrent_writers_of_the_system_chain_take_turns(make_core, db_url):
+    """Entries of no case (roster loads, operations alerts) share the `system`
+    chain. Writers racing on it must neither fork it nor fail: each entry gets
+    the next link, whatever the database (on PostgreSQL they truly run at once)."""
+    import threading
+
+    from models.handlers import raise_operations_alert
+
+    core = make_core(roster=None)
+    writers, each = 4, 15
+    cores = [Core(make_engine(db_url), core.policy, core.clock) for _ in range(writers)]
+    barrier = threading.Barrier(writers)
+    failures = []
+
+    def write(i):
+        barrier.wait(timeout=30)
+        try:
+            for n in range(each):
+                raise_operations_alert(cores[i], what="failed", subject=f"writer {i} #{n}", detail="test", dedupe=f"{i}-{n}")
+        except Exception as exc:  # reported below: a writer must never fail on a race
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer hung"
+    for c in cores:
+        c.engine.dispose()
+    assert failures == []
+    with core.engine.connect() as conn:
+        seqs = conn.execute(text("SELECT seq FROM audit_trail WHERE chain = 'system' ORDER BY seq")).scalars().all()
+    assert seqs == list(range(1, writers * each + 1))
+    assert broken(core) == []

@@ -1,10 +1,11 @@
-"""The `custody` command as a user runs it: real processes, a real SQLite file."""
+"""The `custody` command as a user runs it: real processes, a real database (SQLite or PostgreSQL)."""
 import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
 from tests.builders import BASE_POLICY, detainer_event, release_event
+from tests.databases import database_url, has_tables
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 
 REQUIRED = {"case_id", "booking_number", "status", "t0", "deadline_at", "hold_authorized", "timeline"}
@@ -84,7 +85,7 @@ def test_a_policy_above_48_hours_is_refused_at_start(tmp_path):
     env = custody_env(tmp_path, CUSTODY_POLICY=str(write_policy(tmp_path, limit="72h")))
     result = custody(env, "cases", check=False)
     assert result.returncode == 2 and "hold.limit" in result.stderr
-    assert not (tmp_path / "custody.db").exists()
+    assert not has_tables(database_url(tmp_path))  # refused before the database was touched
 
 
 def test_sweep_reports_what_it_did(tmp_path):

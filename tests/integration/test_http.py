@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.builders import detainer_event, lift_event, release_event
+from tests.databases import database_url, demo_databases, has_tables
 from tests.integration.cli import ROOT, custody, custody_env, custody_json
 from tests.integration.test_cli import write_policy
 
@@ -143,7 +144,7 @@ def test_ctrl_c_or_sigterm_stops_everything_cleanly(system, stop):
 
 def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
     port = free_port()
-    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(port), CUSTODY_DEMO_SPEED="10")
+    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(port), CUSTODY_DEMO_SPEED="10", **demo_databases(tmp_path))
     process = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo", "--no-prefect"], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     demo_env = custody_env(tmp_path / "demo", CUSTODY_POLICY=str(tmp_path / "demo" / "policy.toml"))
@@ -153,7 +154,7 @@ def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             time.sleep(2)
-            if not (tmp_path / "demo" / "custody.db").exists():
+            if not has_tables(database_url(tmp_path / "demo")):
                 continue
             got = {case["booking_number"]: case["status"] for case in
                    (json.loads(custody(demo_env, "case", "show", b, "--json", check=False).stdout or "{}") for b in want)
@@ -164,7 +165,7 @@ def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
-    assert not (tmp_path / "custody.db").exists()  # the demo never touches the real database
+    assert not has_tables(database_url(tmp_path))  # the demo never touches the real database
 
 
 def test_the_openapi_schema_describes_the_contract_behind_a_token(system):

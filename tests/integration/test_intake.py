@@ -1,4 +1,4 @@
-"""Events through the real handlers into a real SQLite file."""
+"""Events through the real handlers into a real database (SQLite or PostgreSQL)."""
 from datetime import timedelta
 
 import pytest

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import create_engine, text
+
 from custody.config import Settings
 from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event
+from tests.databases import database_url, prefect_database_url
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
 from tests.integration.receivers import JsonReceiver
@@ -44,6 +46,9 @@ def live(tmp_path_factory):
                       CUSTODY_STALE_RUN_CLAIM_SECONDS="20")
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
+    if prefect_database_url(home):  # the PostgreSQL pass: Prefect's database on the same server
+        env["CUSTODY_PREFECT_DATABASE_URL"] = prefect_database_url(home)
+    engine = create_engine(database_url(home))
     custody(env, "roster", "load", str(ROOT / "examples" / "roster.csv"))
     up = subprocess.Popen([sys.executable, "-m", "custody", "up"], env=env, cwd=ROOT, stdout=open(home / "up.log", "w"),
                           stderr=subprocess.STDOUT)
@@ -52,9 +57,10 @@ def live(tmp_path_factory):
     with temporary_settings(updates={PREFECT_API_URL: api}):
         try:
             wait_for(lambda: deployments_ready(), 150, "the served deployments", home)
-            yield {"env": env, "home": home, "db": home / "custody.db", "prefect_port": prefect_port, "up": up,
+            yield {"env": env, "home": home, "engine": engine, "prefect_port": prefect_port, "up": up,
                    "http_port": http_port, "receiver": receiver}
         finally:
+            engine.dispose()
             up.send_signal(signal.SIGINT)
             try:
                 up.wait(timeout=60)
@@ -75,8 +81,13 @@ def deployments_ready() -> bool:
         return False
 
 
+# Waits, not precision checks: generous, because CI runs the SQLite and the
+# PostgreSQL pass at once on two cores, and a Prefect run start costs ~1.6 CPU-s.
+WAIT_SCALE = 2
+
+
 def wait_for(predicate, timeout, what, home=None):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * WAIT_SCALE
     while time.monotonic() < deadline:
         value = predicate()
         if value:
@@ -91,8 +102,11 @@ def now():
 
 
 def db(live, sql, *args):
-    with sqlite3.connect(live["db"]) as conn:
-        return conn.execute(sql, args).fetchall()
+    """A query on the system's database (SQLite or PostgreSQL); `?` marks a parameter."""
+    parts = sql.split("?")
+    sql = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+    with live["engine"].connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql), {f"p{i}": arg for i, arg in enumerate(args)})]
 
 
 def run_of(live, case_id):

@@ -1,0 +1,55 @@
+"""Both databases move to PostgreSQL by configuration alone; a bad URL is
+refused at start, naming the variable."""
+import pytest
+
+from custody.config import ConfigError, Settings
+
+
+def settings(**env):
+    return Settings.from_env({"CUSTODY_HOME": "/srv/custody", **env})
+
+
+def test_sqlite_everywhere_by_default():
+    s = settings()
+    assert s.database_url == "sqlite:////srv/custody/custody.db"
+    assert s.prefect_database_url is None
+    assert "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in s.prefect_env()
+
+
+def test_the_prefect_server_gets_its_postgresql_database_through_asyncpg():
+    for given in ("postgresql://prefect:s3cret@db:5433/prefect", "postgresql+psycopg://prefect:s3cret@db:5433/prefect",
+                  "postgresql+asyncpg://prefect:s3cret@db:5433/prefect"):
+        s = settings(CUSTODY_DATABASE_URL="postgresql://custody@db/custody", CUSTODY_PREFECT_DATABASE_URL=given)
+        env = s.prefect_env()
+        assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://prefect:s3cret@db:5433/prefect"
+        assert env["CUSTODY_DATABASE_URL"] == "postgresql://custody@db/custody"
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("CUSTODY_DATABASE_URL", "not a url", "not a database URL"),
+    ("CUSTODY_DATABASE_URL", "mysql://u@h/db", "'mysql' is not supported"),
+    ("CUSTODY_PREFECT_DATABASE_URL", "sqlite:///x.db", "only PostgreSQL"),
+    ("CUSTODY_PREFECT_DATABASE_URL", "::", "not a database URL"),
+])
+def test_a_bad_database_url_is_refused_naming_the_variable(name, value, says):
+    with pytest.raises(ConfigError, match=name) as refused:
+        settings(**{name: value})
+    assert says in str(refused.value)
+
+
+def test_the_demo_never_uses_the_real_databases(tmp_path, monkeypatch):
+    from custody.cli import demo_settings
+
+    monkeypatch.setenv("CUSTODY_DATABASE_URL", "postgresql://custody@db/custody")
+    monkeypatch.setenv("CUSTODY_PREFECT_DATABASE_URL", "postgresql://prefect@db/prefect")
+    monkeypatch.delenv("CUSTODY_DEMO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CUSTODY_DEMO_PREFECT_DATABASE_URL", raising=False)
+    real = Settings.from_env({"CUSTODY_HOME": str(tmp_path)})
+    demo = demo_settings(real)
+    assert demo.database_url == f"sqlite:///{tmp_path / 'demo' / 'custody.db'}"
+    assert demo.prefect_database_url is None
+    monkeypatch.setenv("CUSTODY_DEMO_DATABASE_URL", "postgresql://custody@db/demo")
+    monkeypatch.setenv("CUSTODY_DEMO_PREFECT_DATABASE_URL", "postgresql://prefect@db/demo_prefect")
+    demo = demo_settings(real)
+    assert demo.database_url == "postgresql://custody@db/demo"
+    assert demo.prefect_env()["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://prefect@db/demo_prefect"
