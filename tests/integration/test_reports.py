@@ -17,6 +17,7 @@ from models.handlers import Core, Sender, ingest, load_roster, sweep
 from models.reporting import charts
 from models.reporting.dispatch import make_report, previous_period, publish_periodic_report, send_roster_watch
 from models.reporting.figures import Period, ReportPeriodError
+from tests.databases import database_url
 from tests.builders import detainer_event, policy, release_event, released_event, service_event, transfer_event, utc
 from tests.integration.cli import custody, custody_env
 from tests.integration.helpers import rows
@@ -29,7 +30,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def jail(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jail")
-    engine = make_engine(f"sqlite:///{folder / 'custody.db'}")
+    engine = make_engine(database_url(folder))  # SQLite, or PostgreSQL on .ci/run's second pass
     migrate(engine)
     core = Core(engine, policy(), FixedClock(utc(2015, 6, 1)))
     planned = plan()
