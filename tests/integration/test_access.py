@@ -16,6 +16,7 @@ from custody.http import create_app
 from models.db import make_engine
 from models.events import EVENT_TYPES
 from tests.builders import copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event, service_event, transfer_event
+from tests.databases import database_url
 from tests.integration.endpoint import custody_up, settled
 from tests.integration.helpers import snapshot
 
@@ -31,7 +32,7 @@ def system(tmp_path_factory):
         config = tomllib.loads((home / "senders.toml").read_text())
         up["tokens"] = {row["name"]: row["token"] for row in config["sender"]}
         up["allowed"] = {row["name"]: set(row["events"]) for row in config["sender"]}
-        up["engine"] = make_engine(f"sqlite:///{home / 'custody.db'}")
+        up["engine"] = make_engine(database_url(home))
         yield up
         up["engine"].dispose()
 

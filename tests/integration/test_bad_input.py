@@ -12,6 +12,7 @@ import pytest
 
 from models.db import make_engine
 from tests.builders import detainer_event, iso, release_event, service_event
+from tests.databases import database_url
 from tests.integration.cli import custody, custody_json
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, custody_up, reasons, settled, write_senders
 from tests.integration.helpers import snapshot
@@ -29,7 +30,7 @@ def system(tmp_path_factory):
     home = tmp_path_factory.mktemp("bad-input")
     with custody_up(home, "--no-prefect", CUSTODY_SENDERS=str(write_senders(home / "senders.toml")),
                     CUSTODY_POLICY=str(write_policy(home, mode="wso"))) as up:
-        engine = make_engine(f"sqlite:///{home / 'custody.db'}")
+        engine = make_engine(database_url(home))
         up["engine"] = engine
         yield up
         engine.dispose()

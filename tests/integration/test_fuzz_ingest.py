@@ -13,12 +13,15 @@ import sys
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custody.cli import main
 from custody.config import Settings
+from models import schema as t
 from models.db import make_engine
+from tests.databases import database_url
 from tests.integration.cli import ROOT, custody, custody_env
 from tests.integration.endpoint import NAMES_A_FIELD
 from tests.builders import detainer_event, release_event
@@ -32,14 +35,14 @@ LINE_REASONS = {"not valid JSON", "not UTF-8 text"}
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     env = {"CUSTODY_HOME": str(tmp_path), "CUSTODY_POLICY": str(write_policy(tmp_path, mode="wso")),
-           "CUSTODY_PREFECT": "off"}
+           "CUSTODY_PREFECT": "off", "CUSTODY_DATABASE_URL": database_url(tmp_path)}
     for key in list(os.environ):
         if key.startswith("CUSTODY_"):
             monkeypatch.delenv(key)
     for key, value in {**Settings.from_env(env).prefect_env(), **env}.items():
         monkeypatch.setenv(key, value)  # so that main() adds nothing to this process's environment
     assert main(["roster", "load", str(ROOT / "examples" / "roster.csv")], out=io.StringIO()) == 0
-    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    engine = make_engine(database_url(tmp_path))
     yield tmp_path, engine
     engine.dispose()
 
@@ -58,7 +61,7 @@ def ingest_in_process(home, data: bytes, via_stdin: bool, monkeypatch) -> tuple[
 
 def stored_body(engine, event_id: str):
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql("select body from event_inbox where event_id = ?", (event_id,)).fetchall()
+        rows = conn.execute(select(t.inbox.c.body).where(t.inbox.c.event_id == event_id)).fetchall()
     return json.loads(rows[0][0]) if rows else None
 
 
@@ -119,7 +122,7 @@ def test_ingest_as_a_real_process_reads_json_lines_byte_for_byte(tmp_path):
         (1, "accepted", None), (2, "rejected", "not UTF-8 text"), (3, "rejected", "not UTF-8 text"),
         (4, "rejected", got[3]["reason"]), (5, "rejected", "not valid JSON"), (7, "accepted", None)]
     assert got[3]["reason"].startswith("type:") and "event_id" not in got[3]  # the surrogate id is not echoed
-    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    engine = make_engine(database_url(tmp_path))
     try:
         assert stored_body(engine, "p-1")["subject"]["name"] == name
         assert stored_body(engine, "p-3")["subject"]["name"] == INJECTIONS[0]
@@ -135,7 +138,7 @@ def test_a_utf16_file_is_refused_line_by_line_and_stores_nothing(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout == "line 1: rejected: not UTF-8 text\n"
     assert custody(env, "case", "show", "U-1", check=False).returncode == 1
-    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    engine = make_engine(database_url(tmp_path))
     try:
         assert stored_body(engine, "u-1") is None
     finally:
@@ -154,7 +157,7 @@ def test_generated_files_through_the_real_command(tmp_path):
     env = custody_env(tmp_path, CUSTODY_POLICY=str(write_policy(tmp_path, mode="wso")), CUSTODY_PREFECT="off")
     subprocess.run([sys.executable, "-m", "custody", "roster", "load", str(ROOT / "examples" / "roster.csv")], env=env,
                    cwd=ROOT, check=True, capture_output=True, timeout=120)
-    engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+    engine = make_engine(database_url(tmp_path))
 
     @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(lines(), min_size=1, max_size=20))

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import markdown_it
 import pytest
+from sqlalchemy import inspect
 
 from custody.config import Settings
 from models import schema as t
@@ -24,6 +25,7 @@ from models.views import case_detail
 from tasks.artifacts import timeline_markdown
 from tasks.relay import Recipients, Relay
 from tests.builders import copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event, transfer_event
+from tests.databases import database_url
 from tests.integration.cli import custody, custody_json
 from tests.integration.endpoint import TOKENS, custody_up, write_senders
 from tests.integration.fuzz_events import INJECTIONS
@@ -76,10 +78,10 @@ def test_injection_strings_in_every_text_field_are_stored_and_shown_as_the_same_
     policy_path = write_policy(tmp_path, mode="wso")
     with custody_up(tmp_path, "--no-prefect", CUSTODY_SENDERS=str(write_senders(tmp_path / "senders.toml")),
                     CUSTODY_POLICY=str(policy_path)) as up:
-        engine = make_engine(f"sqlite:///{tmp_path / 'custody.db'}")
+        engine = make_engine(database_url(tmp_path))
         try:
             with engine.connect() as conn:
-                tables = conn.exec_driver_sql("select name from sqlite_master order by name").fetchall()
+                tables = sorted(inspect(conn).get_table_names())
             t_now = datetime.now(timezone.utc).replace(microsecond=0)
             sent: dict[str, dict] = {}
             cases = {}
@@ -94,7 +96,7 @@ def test_injection_strings_in_every_text_field_are_stored_and_shown_as_the_same_
 
             # Stored as sent; no table lost or added; one case per booking.
             with engine.connect() as conn:
-                assert conn.exec_driver_sql("select name from sqlite_master order by name").fetchall() == tables
+                assert sorted(inspect(conn).get_table_names()) == tables
             stored = {r["event_id"]: json.loads(r["body"]) for r in rows(engine, t.inbox)}
             assert stored == sent
             assert sorted(d["subject_name"] for d in rows(engine, t.detainers)) == sorted(payloads_for(k)["name"] for k in range(3))
