@@ -25,7 +25,7 @@ from models.handlers import Core, Sender, ingest
 from models.clock import SystemClock
 from models.policy import load_policy
 from tests.builders import detainer_event, release_event
-from tests.databases import database_url, prefect_database_url
+from tests.databases import database_url, prefect_database_url, prefect_server_uses
 from tests.integration.cli import ROOT, custody_env
 from tests.integration.test_cli import write_policy
 from tests.integration.test_http import free_port
@@ -94,6 +94,8 @@ def pool(tmp_path_factory):
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             wait_for(lambda: prefect_healthy(), 180, "the Prefect server", logs)
+            if prefect_database_url(home):
+                assert prefect_server_uses(prefect_database_url(home)), "the Prefect server is not on PostgreSQL"
             registered = subprocess.run([sys.executable, "-m", "deployments.workpool", "--pool", POOL], env=env, cwd=ROOT,
                                         capture_output=True, text=True, timeout=180)
             logs[1].write_text(registered.stdout + registered.stderr)
