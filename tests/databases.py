@@ -84,6 +84,18 @@ def demo_databases(home: Path) -> dict[str, str]:
             "CUSTODY_DEMO_PREFECT_DATABASE_URL": prefect_database_url(Path(home) / "demo")}
 
 
+def prefect_server_uses(url: str | None) -> bool:
+    """Whether a Prefect server given this database really keeps its runs there
+    (not silently in a SQLite file): its flow_run table exists in it."""
+    if url is None:
+        return False
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        return "flow_run" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
 def has_tables(url: str) -> bool:
     """Whether anything was ever created in the database (a SQLite file that does
     not exist has none)."""

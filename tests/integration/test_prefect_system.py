@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from custody.config import Settings
 from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event
-from tests.databases import database_url, prefect_database_url
+from tests.databases import database_url, prefect_database_url, prefect_server_uses
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
 from tests.integration.receivers import JsonReceiver
@@ -57,6 +57,8 @@ def live(tmp_path_factory):
     with temporary_settings(updates={PREFECT_API_URL: api}):
         try:
             wait_for(lambda: deployments_ready(), 150, "the served deployments", home)
+            if prefect_database_url(home):
+                assert prefect_server_uses(prefect_database_url(home)), "custody up's Prefect server is not on PostgreSQL"
             yield {"env": env, "home": home, "engine": engine, "prefect_port": prefect_port, "up": up,
                    "http_port": http_port, "receiver": receiver}
         finally:

@@ -25,7 +25,7 @@ from models.handlers import Core, Sender, ingest
 from models.clock import SystemClock
 from models.policy import load_policy
 from tests.builders import detainer_event, release_event
-from tests.databases import database_url, prefect_database_url
+from tests.databases import database_url, prefect_database_url, prefect_server_uses
 from tests.integration.cli import ROOT, custody_env
 from tests.integration.test_cli import write_policy
 from tests.integration.test_http import free_port
@@ -82,6 +82,10 @@ def pool(tmp_path_factory):
     # What every machine of a deployment runs with: the settings' Prefect environment.
     env.update(Settings.from_env(env).prefect_env())
     env.update(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5")
+    # The SQLite pass: Prefect's own SQLite file behind two workers, on a machine
+    # that also runs the PostgreSQL pass, waits longer than its default 10 s for
+    # its write lock (several workers belong on PostgreSQL, the other pass).
+    env.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
     api = env["PREFECT_API_URL"]
     logs = [home / "server.log", home / "register.log", *(home / f"{w}.log" for w in WORKERS)]
     processes = [start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -90,6 +94,8 @@ def pool(tmp_path_factory):
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             wait_for(lambda: prefect_healthy(), 180, "the Prefect server", logs)
+            if prefect_database_url(home):
+                assert prefect_server_uses(prefect_database_url(home)), "the Prefect server is not on PostgreSQL"
             registered = subprocess.run([sys.executable, "-m", "deployments.workpool", "--pool", POOL], env=env, cwd=ROOT,
                                         capture_output=True, text=True, timeout=180)
             logs[1].write_text(registered.stdout + registered.stderr)
@@ -175,7 +181,7 @@ def test_two_workers_share_the_holds_and_run_each_step_once(pool):
         done = {r.name: r for r in runs if r.name in expected and r.state.type.value == "COMPLETED"}
         return runs if set(done) == expected else None
 
-    runs = wait_for(steps_done, 150, "every hold step to complete", logs)
+    runs = wait_for(steps_done, 240, "every hold step to complete", logs)
     print(f"all hold steps completed {(datetime.now(timezone.utc) - t0).total_seconds():.0f} s after T0")
 
     # Each step is one flow run, executed once, submitted by one worker.
