@@ -260,11 +260,11 @@ def test_a_crashed_run_of_a_case_that_then_ends_is_restarted_and_ends_with_it(li
     from prefect.states import Crashed
 
     t = now()
-    case_id = case_id_of(ingest(live, detainer_event("g-d1", "PG-1", t - timedelta(hours=1), a_number="A300000008"))[0])
+    case_id = case_id_of(ingest(live, detainer_event("k-d1", "PK-1", t - timedelta(hours=1), a_number="A300000008"))[0])
     run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and r, 60, "the run to wait")
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Crashed(message="worker killed (test)"), force=True)
-    ingest(live, lift_event("g-l1", "PG-1", now()))
+    ingest(live, lift_event("k-l1", "PK-1", now()))
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 90, "the crashed run to end with the case",
              live["home"])
     assert custody_json(live["env"], "case", "show", case_id)["status"] == "closed"
