@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from models.handlers import Core, SweepReport, sweep
 
@@ -60,12 +60,21 @@ class Backstop(PassLoop):
         for action in report.actions:
             log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
                         action.status_before, action.status_after, action.reason)
-        if report.next_due_at is None:
-            return None
-        until = report.next_due_at - self.core.clock.now()
-        # Still due after a full pass means a case could not be advanced
-        # (contention): try again shortly rather than spin.
-        return until if until > timedelta(0) else self.error_backoff / 25
+        return wait_after(report, self.core.clock.now(), self.error_backoff / 25)
+
+
+def wait_after(report: SweepReport, now: datetime, retry: timedelta) -> timedelta | None:
+    """How long the backstop may sleep after `report`'s pass (None: nothing is
+    waiting, sleep the interval). A case that came due while the pass ran (after
+    it read the due list) is ordered by another pass at once: each release order
+    is late only by the work in front of it, never by a pause. A case already
+    due when the pass began and still due after it could not be advanced
+    (contention, or an error): retry shortly rather than spin."""
+    if report.next_due_at is None:
+        return None
+    if report.next_due_at <= report.started_at and not report.truncated:
+        return retry
+    return max(report.next_due_at - now, timedelta(0))
 
 
 class RelayLoop(PassLoop):

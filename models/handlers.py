@@ -25,6 +25,7 @@ from models.rules import service_problems
 from models.store import ConcurrentUpdate, SqlUnitOfWork
 
 RETRIES = 8
+DUE_PER_PASS = 10000  # due cases one sweep reads at once; the rest come in the next pass, at once
 CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred",
                               "notice.acknowledged"})
 
@@ -295,6 +296,7 @@ class SweepReport:
     examined: int = 0
     actions: list[SweepAction] = field(default_factory=list)
     next_due_at: datetime | None = None
+    truncated: bool = False  # more cases were due than one pass reads: go again at once
 
     def as_dict(self) -> dict[str, Any]:
         return {"started_at": iso_z(self.started_at), "examined": self.examined,
@@ -304,7 +306,9 @@ class SweepReport:
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
     """One pass of the deadline backstop, from the database alone."""
     report = SweepReport(core.clock.now())
-    advance_cases(core, due_cases(core, report.started_at), actor, report)
+    due = due_cases(core, report.started_at)
+    report.truncated = len(due) >= DUE_PER_PASS
+    advance_cases(core, due, actor, report)
     with core.uow(read_only=True) as uow:
         report.next_due_at = uow.next_due_instant()
     return report
@@ -312,7 +316,7 @@ def sweep(core: Core, actor: str = "backstop") -> SweepReport:
 
 def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
     with core.uow(read_only=True) as uow:
-        return uow.due_cases(now)
+        return uow.due_cases(now, DUE_PER_PASS)
 
 
 def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport) -> None:
