@@ -60,7 +60,7 @@ class SqlUnitOfWork:
             stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
         else:  # pragma: no cover - other databases are not supported
             raise RuntimeError(f"unsupported database {dialect}")
-        return self.conn.execute(stmt).rowcount
+        return self.conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
     # --- inbox -----------------------------------------------------------------
 
