@@ -22,10 +22,11 @@ from models.events import DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_problems
-from models.store import ConcurrentUpdate, SqlUnitOfWork
+from models.store import AuditEntry, ConcurrentUpdate, SqlUnitOfWork, saved_state
 
 RETRIES = 8
 DUE_PER_PASS = 10000  # due cases one sweep reads at once; the rest come in the next pass, at once
+SWEEP_BATCH = 100  # due cases written per transaction (one durable commit)
 CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred",
                               "notice.acknowledged"})
 
@@ -266,15 +267,20 @@ def _persist(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime, acto
              source_event_id: str | None, detainer_id: int | None = None) -> str:
     effects = case.drain_effects()
     uow.case_save(case, policy, now, detainer_id)
-    said = []
-    for effect in effects:
-        if isinstance(effect, Transition):
-            uow.audit_add(case_id=case.case_id, at=now, actor=actor, source_event_id=source_event_id, transition=effect)
-            said.append(effect.action if effect.status_before == effect.status_after
-                        else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})")
-        elif isinstance(effect, Notice):
-            uow.outbox_add(case, effect, policy, now)
+    _record_effects(uow, policy, [(case, effects)], now, actor, source_event_id)
+    said = [effect.action if effect.status_before == effect.status_after
+            else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})"
+            for effect in effects if isinstance(effect, Transition)]
     return "; ".join(said) or "recorded"
+
+
+def _record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case, list[Transition | Notice]]],
+                    now: datetime, actor: str, source_event_id: str | None) -> None:
+    """The audit entries and outbox rows of saved cases, in order, each kind in one call."""
+    uow.audit_add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
+                        for case, effects in changed for effect in effects if isinstance(effect, Transition)])
+    uow.outbox_add_many([(case, effect) for case, effects in changed for effect in effects if isinstance(effect, Notice)],
+                        policy, now)
 
 
 # --- the deadline backstop ------------------------------------------------------------
@@ -320,30 +326,48 @@ def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
 
 
 def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport) -> None:
-    """Advance each case under compare-and-set, one transaction per case, so a
-    release order commits without waiting for the others and two sweeps at once
-    do each thing once (the second finds it done, or loses the race and re-reads)."""
-    for case_id, was_due_at in due:
-        report.examined += 1
+    """Advance the due cases (as `due_cases` lists them) under compare-and-set.
+
+    Cases due together are decided and written together, up to SWEEP_BATCH per
+    transaction: a thousand release orders due in one pass cost ten durable
+    commits, not a thousand, and no order waits behind another's commit. Each
+    case is re-read inside the transaction, and one that needs nothing (another
+    sweep gave its order first) is not written at all, so two sweeps at once do
+    each thing once; if another writer changed a case between the read and the
+    write, the whole batch is rolled back and decided again from a fresh read."""
+    ids = [case_id for case_id, _ in due]
+    for first in range(0, len(ids), SWEEP_BATCH):
+        batch = ids[first:first + SWEEP_BATCH]
+        report.examined += len(batch)
         for _ in range(RETRIES):
             try:
                 with core.uow() as uow:
-                    case = uow.case_get(case_id)
-                    if case is None or not case.is_open:
-                        break
-                    now = core.clock.now()
-                    case.advance(now, core.policy)
-                    transitions = [e for e in case.effects if isinstance(e, Transition)]
-                    if not case.effects and case.next_due_at(core.policy) == was_due_at:
-                        break  # another sweep did it already, and said when to come back
-                    _persist(uow, core.policy, case, now, actor, None)
+                    actions = _advance_batch(uow, core, batch, actor)
                     uow.commit()
-                report.actions += [SweepAction(case.case_id, case.booking_number, t.action, t.status_before and str(t.status_before),
-                                               t.status_after and str(t.status_after), t.reason, iso_z(case.deadline_at))
-                                   for t in transitions]
+                report.actions += actions
                 break
             except (ConcurrentUpdate, OperationalError):
                 continue
+
+
+def _advance_batch(uow: SqlUnitOfWork, core: Core, case_ids: list[str], actor: str) -> list[SweepAction]:
+    found = {case.case_id: (case, stored) for case, stored in uow.cases_for_update(case_ids)}
+    now = core.clock.now()
+    changed: list[tuple[Case, list[Transition | Notice]]] = []
+    for case_id in case_ids:
+        case, stored = found.get(case_id, (None, None))
+        if case is None or not case.is_open:
+            continue
+        case.advance(now, core.policy)
+        if not case.effects and saved_state(case, core.policy) == stored:
+            continue  # nothing was due after all (another sweep did it): write nothing
+        changed.append((case, case.drain_effects()))
+    uow.cases_save([case for case, _ in changed], core.policy, now)
+    _record_effects(uow, core.policy, changed, now, actor, None)
+    return [SweepAction(case.case_id, case.booking_number, effect.action,
+                        effect.status_before and str(effect.status_before), effect.status_after and str(effect.status_after),
+                        effect.reason, iso_z(case.deadline_at))
+            for case, effects in changed for effect in effects if isinstance(effect, Transition)]
 
 
 # --- the roster --------------------------------------------------------------------------

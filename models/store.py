@@ -2,10 +2,11 @@
 the compare-and-set save that makes every transition safe to race."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -51,16 +52,19 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._tx.rollback()
 
-    def _insert_ignore(self, table, values: dict) -> int:
-        """INSERT unless the unique key exists; returns rows inserted (0 or 1)."""
+    def _insert_ignore(self, table, values: dict | list[dict]) -> int:
+        """INSERT unless the unique key exists; returns rows inserted. A list of
+        rows goes to the database in one call."""
         dialect = self.conn.dialect.name
         if dialect == "sqlite":
-            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+            stmt = sqlite_insert(table).on_conflict_do_nothing()
         elif dialect == "postgresql":
-            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+            stmt = pg_insert(table).on_conflict_do_nothing()
         else:  # pragma: no cover - other databases are not supported
             raise RuntimeError(f"unsupported database {dialect}")
-        return self.conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+        if isinstance(values, list) and not values:
+            return 0
+        return self.conn.execute(stmt.execution_options(preserve_rowcount=True), values).rowcount
 
     # --- inbox -----------------------------------------------------------------
 
@@ -163,6 +167,30 @@ class SqlUnitOfWork:
         self.conn.execute(insert(t.cases).values(**values))
         case.version = 1
 
+    def cases_for_update(self, case_ids: list[str]) -> list[tuple[Case, dict[str, Any]]]:
+        """The cases (in no particular order) with the state stored for them, read
+        to be changed in this transaction. SQLite has one writer at a time (BEGIN
+        IMMEDIATE); on PostgreSQL the rows are locked, and a row another writer
+        holds is skipped: that writer is changing it and decides it, and the
+        next pass finds it if anything is still due."""
+        query = self._case_select().where(t.cases.c.case_id.in_(case_ids))
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=t.cases, skip_locked=True)
+        return [(_case_from_row(r), {name: r[name] for name in SAVED_STATE}) for r in self.conn.execute(query).mappings()]
+
+    def cases_save(self, cases: list[Case], policy: Policy, now: datetime) -> None:
+        """Compare-and-set on the version read, for many cases in one call: if
+        any of them changed meanwhile, none is written (ConcurrentUpdate)."""
+        if not cases:
+            return
+        rows = [{**_case_values(case, policy, now), "version": case.version + 1, "b_case_id": case.case_id,
+                 "b_version": case.version} for case in cases]
+        result = self.conn.execute(_SAVE_CASE.execution_options(preserve_rowcount=True), rows)
+        if result.rowcount != len(cases):
+            raise ConcurrentUpdate(", ".join(case.case_id for case in cases))
+        for case in cases:
+            case.version += 1
+
     def case_save(self, case: Case, policy: Policy, now: datetime, detainer_id: int | None = None) -> None:
         """Compare-and-set on the version read: a concurrent writer makes this fail
         instead of silently overwriting its decision."""
@@ -197,18 +225,32 @@ class SqlUnitOfWork:
     # --- audit and outbox ----------------------------------------------------------------
 
     def audit_add(self, *, case_id: str | None, at: datetime, actor: str, source_event_id: str | None, transition: Transition) -> None:
-        """Append to the case's hash chain. Writers of one case are serialised by
-        the compare-and-set on the case row; UNIQUE(chain, seq) refuses a fork."""
+        self.audit_add_many([AuditEntry(case_id, at, actor, source_event_id, transition)])
+
+    def audit_add_many(self, entries: list["AuditEntry"]) -> None:
+        """Append to each case's hash chain, in order. Writers of one case are
+        serialised by the compare-and-set on the case row; UNIQUE(chain, seq)
+        refuses a fork."""
+        if not entries:
+            return
         a = t.audit
-        chain = chain_of(case_id)
-        head = self.conn.execute(select(a.c.seq, a.c.entry_hash).where(a.c.chain == chain)
-                                 .order_by(a.c.seq.desc()).limit(1)).first()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        entry = dict(case_id=case_id, at=at, actor=actor, source_event_id=source_event_id, action=transition.action,
-                     status_before=transition.status_before and str(transition.status_before),
-                     status_after=transition.status_after and str(transition.status_after),
-                     reason=transition.reason, chain=chain, seq=seq, prev_hash=prev)
-        self.conn.execute(insert(a).values(**entry, entry_hash=entry_hash(prev, entry)))
+        chains = {chain_of(e.case_id) for e in entries}
+        last = select(a.c.chain, func.max(a.c.seq)).where(a.c.chain.in_(chains)).group_by(a.c.chain)
+        heads = {chain: (seq, digest) for chain, seq, digest in self.conn.execute(
+            select(a.c.chain, a.c.seq, a.c.entry_hash).where(tuple_(a.c.chain, a.c.seq).in_(last)))}
+        rows = []
+        for e in entries:
+            chain = chain_of(e.case_id)
+            seq, prev = heads.get(chain, (0, GENESIS))
+            entry = dict(case_id=e.case_id, at=e.at, actor=e.actor, source_event_id=e.source_event_id,
+                         action=e.transition.action,
+                         status_before=e.transition.status_before and str(e.transition.status_before),
+                         status_after=e.transition.status_after and str(e.transition.status_after),
+                         reason=e.transition.reason, chain=chain, seq=seq + 1, prev_hash=prev)
+            entry["entry_hash"] = entry_hash(prev, entry)
+            heads[chain] = (seq + 1, entry["entry_hash"])
+            rows.append(entry)
+        self.conn.execute(insert(a), rows)
 
     def audit_broken_links(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """The first broken link of every chain that has one (all chains, or one case's)."""
@@ -235,14 +277,20 @@ class SqlUnitOfWork:
         return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())
 
     def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
-        added = 0
-        for group in notice.groups:
-            message = render(notice, case, group, policy)
-            added += self._insert_ignore(t.outbox, dict(
-                idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
-                recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
-                state="pending", created_at=now, attempts=0, next_attempt_at=now))
-        return added
+        return self.outbox_add_many([(case, notice)], policy, now)
+
+    def outbox_add_many(self, notices: list[tuple[Case, Notice]], policy: Policy, now: datetime) -> int:
+        """One row per recipient group of each notice, unless its idempotency key
+        is already there; returns the rows added."""
+        rows = []
+        for case, notice in notices:
+            for group in notice.groups:
+                message = render(notice, case, group, policy)
+                rows.append(dict(
+                    idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
+                    recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
+                    state="pending", created_at=now, attempts=0, next_attempt_at=now))
+        return self._insert_ignore(t.outbox, rows)
 
     # --- the Prefect runs that mirror cases ---------------------------------------------
 
@@ -397,7 +445,29 @@ _CASE_FIELDS = (
 )
 
 
-def _case_values(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
+SAVED_STATE = (*_CASE_FIELDS, "status", "last_reminder_mark_s", "next_due_at")
+
+
+def saved_state(case: Case, policy: Policy) -> dict[str, Any]:
+    """What saving the case would store (comparable with `cases_for_update`'s)."""
+    values = _case_values(case, policy, None)
+    del values["updated_at"]
+    return values
+
+
+_SAVE_CASE = update(t.cases).where(t.cases.c.case_id == bindparam("b_case_id"), t.cases.c.version == bindparam("b_version"))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    case_id: str | None
+    at: datetime
+    actor: str
+    source_event_id: str | None
+    transition: Transition
+
+
+def _case_values(case: Case, policy: Policy, now: datetime | None) -> dict[str, Any]:
     values = {name: getattr(case, name) for name in _CASE_FIELDS}
     values["status"] = str(case.status)
     values["last_reminder_mark_s"] = None if case.last_reminder_mark is None else int(case.last_reminder_mark.total_seconds())
