@@ -56,6 +56,7 @@ class IngestResult:
     reason: str | None = None
     case_id: str | None = None
     outcome: str | None = None
+    type: str | None = field(default=None, repr=False, compare=False)  # the event's type, for on_commit
 
     def line(self, where: str = "?") -> str:
         label = self.event_id or where
@@ -65,7 +66,7 @@ class IngestResult:
         return f"{label}: {self.result}{tail}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "type"}
 
 
 def canonical(raw: Any) -> str:
@@ -76,6 +77,84 @@ def canonical(raw: Any) -> str:
 
 def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
     now = core.clock.now()
+    prepared = _prepare(core, raw, sender, now)
+    if isinstance(prepared, IngestResult):
+        return prepared
+    for _ in range(RETRIES):
+        try:
+            with core.uow() as uow:
+                result = _store(uow, core, prepared, now)
+                uow.commit()
+            _tell(core, [result])
+            return result
+        except EventRejected as exc:
+            return IngestResult(prepared.event.event_id, "rejected", str(exc))
+        except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
+            continue
+    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResult]:
+    """A batch of events (one POST /events array) in one transaction, each in
+    its own savepoint: each is accepted, a duplicate or rejected exactly as
+    `ingest` would decide it alone (a rejected one changes nothing), in order,
+    and the accepted ones become durable together, with one commit, before any
+    result is returned."""
+    now = core.clock.now()
+    results: list[IngestResult | None] = []
+    todo: list[tuple[int, _Prepared]] = []
+    for i, raw in enumerate(raws):
+        prepared = _prepare(core, raw, sender, now)
+        results.append(prepared if isinstance(prepared, IngestResult) else None)
+        if not isinstance(prepared, IngestResult):
+            todo.append((i, prepared))
+    for _ in range(RETRIES):
+        try:
+            staged: dict[int, IngestResult] = {}
+            with core.uow() as uow:
+                for i, prepared in todo:
+                    staged[i] = _store_in_savepoint(uow, core, prepared, now)
+                uow.commit()
+            break
+        except OperationalError:
+            continue
+    else:
+        raise RuntimeError(f"a batch of {len(raws)} events could not be stored after {RETRIES} attempts under contention")
+    for i, result in staged.items():
+        results[i] = result
+    _tell(core, staged.values())
+    return results
+
+
+def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", now: datetime) -> IngestResult:
+    for _ in range(RETRIES):
+        savepoint = uow.savepoint()
+        try:
+            result = _store(uow, core, prepared, now)
+            savepoint.commit()
+            return result
+        except EventRejected as exc:
+            savepoint.rollback()
+            return IngestResult(prepared.event.event_id, "rejected", str(exc))
+        except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
+            savepoint.rollback()  # another writer got there first: decide again on what it wrote
+    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    event: Any
+    raw: Any
+    body_hash: str
+    sender: Sender
+
+
+class _StoredMeanwhile(Exception):
+    """A concurrent writer stored the same event id first: read it again."""
+
+
+def _prepare(core: Core, raw: Any, sender: Sender, now: datetime) -> "_Prepared | IngestResult":
+    """Validation that needs no database: the event itself, its sender, its facility."""
     event_id = raw.get("event_id") if isinstance(raw, dict) and isinstance(raw.get("event_id"), str) else None
     try:
         event = parse_event(raw, now)
@@ -84,33 +163,34 @@ def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
         return IngestResult(event_id, "rejected", str(exc))
     if event.facility is None:
         event = event.model_copy(update={"facility": core.policy.single_facility})
-    body_hash = hashlib.sha256(canonical(raw).encode()).hexdigest()
+    return _Prepared(event, raw, hashlib.sha256(canonical(raw).encode()).hexdigest(), sender)
 
-    for _ in range(RETRIES):
-        try:
-            with core.uow() as uow:
-                existing = uow.inbox_get(event.event_id)
-                if existing is not None:
-                    if existing["body_sha256"] == body_hash:
-                        return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
-                    return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
-                if not uow.inbox_add(
-                    event_id=event.event_id, type=event.type, booking_number=event.booking_number,
-                    facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=sender.name,
-                    body=json.dumps(raw, ensure_ascii=False), body_sha256=body_hash, case_id=None, outcome="",
-                ):
-                    continue  # a concurrent writer stored the same id first: report it as such
-                case_id, outcome = _apply(uow, core.policy, event, now, _actor(sender, event))
-                uow.inbox_set_outcome(event.event_id, case_id, outcome)
-                uow.commit()
-            if core.on_commit and case_id:
-                core.on_commit(case_id, event.type)
-            return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome)
-        except EventRejected as exc:
-            return IngestResult(event.event_id, "rejected", str(exc))
-        except (ConcurrentUpdate, IntegrityError):
-            continue
-    raise RuntimeError(f"event {event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime) -> IngestResult:
+    """The inbox row and everything the event does, inside the caller's transaction."""
+    event = p.event
+    existing = uow.inbox_get(event.event_id)
+    if existing is not None:
+        if existing["body_sha256"] == p.body_hash:
+            return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
+        return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
+    if not uow.inbox_add(
+        event_id=event.event_id, type=event.type, booking_number=event.booking_number,
+        facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=p.sender.name,
+        body=json.dumps(p.raw, ensure_ascii=False), body_sha256=p.body_hash, case_id=None, outcome="",
+    ):
+        raise _StoredMeanwhile(event.event_id)
+    case_id, outcome = _apply(uow, core.policy, event, now, _actor(p.sender, event))
+    uow.inbox_set_outcome(event.event_id, case_id, outcome)
+    return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome, type=event.type)
+
+
+def _tell(core: Core, results) -> None:
+    """After the commit: wake whoever follows the cases (the backstop, Prefect)."""
+    if core.on_commit:
+        for result in results:
+            if result.result == "accepted" and result.case_id:
+                core.on_commit(result.case_id, result.type)
 
 
 def _check_sender_and_facility(event: Any, sender: Sender, policy: Policy) -> None:

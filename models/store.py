@@ -52,6 +52,10 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._tx.rollback()
 
+    def savepoint(self):
+        """A nested transaction: its `rollback()` undoes only what was done since."""
+        return self.conn.begin_nested()
+
     def _insert_ignore(self, table, values: dict | list[dict]) -> int:
         """INSERT unless the unique key exists; returns rows inserted. A list of
         rows goes to the database in one call."""
