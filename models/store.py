@@ -19,6 +19,7 @@ from models.notices import render
 from models.policy import Policy
 
 OPEN = [s.value for s in OPEN_STATUSES]
+IN_CHUNK = 1000  # ids per `IN (...)` list
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -140,9 +141,18 @@ class SqlUnitOfWork:
                                  .order_by(t.cases.c.opened_at)).mappings()
         return [_case_from_row(r) for r in rows]
 
-    def cases_open(self) -> list[Case]:
-        rows = self.conn.execute(self._case_select().where(t.cases.c.status.in_(OPEN))).mappings()
+    def cases_open(self, limit: int | None = None) -> list[Case]:
+        """Open cases, soonest deadline first (cases with no deadline yet last);
+        `limit`: only that many of them."""
+        c = t.cases.c
+        query = self._case_select().where(c.status.in_(OPEN)).order_by(c.deadline_at.is_(None), c.deadline_at, c.case_id)
+        rows = self.conn.execute(query if limit is None else query.limit(limit)).mappings()
         return [_case_from_row(r) for r in rows]
+
+    def open_counts(self) -> dict[str, int]:
+        """How many open cases are in each status."""
+        return dict(self.conn.execute(select(t.cases.c.status, func.count()).where(t.cases.c.status.in_(OPEN))
+                                      .group_by(t.cases.c.status)).all())
 
     def cases_all(self) -> list[Case]:
         return [_case_from_row(r) for r in self.conn.execute(self._case_select()).mappings()]
@@ -370,14 +380,16 @@ class SqlUnitOfWork:
         return list(self.conn.execute(select(o).order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit)).mappings())
 
     def unacknowledged_ice_notices(self, case_ids: list[str]) -> dict[str, list[str]]:
+        """Asked a chunk of cases at a time: SQLite refuses a statement with more
+        than 32,766 parameters, and a jail may have more open cases than that."""
         o = t.outbox
         found: dict[str, list[str]] = {}
-        if not case_ids:
-            return found
-        for case_id, kind in self.conn.execute(
-                select(o.c.case_id, o.c.kind).where(o.c.case_id.in_(case_ids), o.c.recipient_group == "ice",
-                                                    o.c.acknowledged_at.is_(None)).order_by(o.c.id)):
-            found.setdefault(case_id, []).append(kind)
+        for first in range(0, len(case_ids), IN_CHUNK):
+            for case_id, kind in self.conn.execute(
+                    select(o.c.case_id, o.c.kind).where(o.c.case_id.in_(case_ids[first:first + IN_CHUNK]),
+                                                        o.c.recipient_group == "ice", o.c.acknowledged_at.is_(None))
+                    .order_by(o.c.id)):
+                found.setdefault(case_id, []).append(kind)
         return found
 
     def outbox_for_case(self, case_id: str) -> list[RowMapping]:
