@@ -10,6 +10,7 @@ from datetime import datetime
 _core = None
 _lock = threading.Lock()
 started: list[tuple[str, float]] = []  # (case id, wall time the job function began)
+finished: list[tuple[str, float]] = []  # (case id, wall time it returned: its transaction committed)
 
 
 def core():
@@ -30,4 +31,6 @@ def order_release(case_id: str, due_iso: str) -> int:
     c = core()
     report = SweepReport(c.clock.now())
     advance_cases(c, [(case_id, datetime.fromisoformat(due_iso))], "apscheduler", report)
+    if report.actions:
+        finished.append((case_id, time.time()))
     return len(report.actions)

@@ -22,15 +22,16 @@ from typing import Any, Callable
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import ROOT, TOKEN, raise_priority, Workspace, Workspaces, now, summary, wait_http
+from bench.common import ROOT, TOKEN, UTC, raise_priority, Workspace, Workspaces, now, summary, wait_http
 from bench.population import past_holds, timed_holds
 from models import schema as t
 
 
 # --- reading the outcome ------------------------------------------------------------------------
 
-def outcome(ws: Workspace, core, due: dict[str, datetime]) -> dict[str, Any]:
-    """Lateness (ms) of every release order, and how many times each was given."""
+def outcome(ws: Workspace, core, due: dict[str, datetime], durable: dict[str, datetime] | None = None) -> dict[str, Any]:
+    """Lateness (ms) of every release order, and how many times each was given.
+    `durable`: when each order's transaction had committed, where known."""
     with core.engine.connect() as conn:
         cases = {r.case_id: r for r in conn.execute(
             select(t.cases.c.case_id, t.cases.c.release_order_at, t.cases.c.release_ordered_at))}
@@ -52,7 +53,8 @@ def outcome(ws: Workspace, core, due: dict[str, datetime]) -> dict[str, Any]:
     counts: dict[int, int] = {}
     for case_id in due:
         counts[orders.get(case_id, 0)] = counts.get(orders.get(case_id, 0), 0) + 1
-    return {"record_ms": summary(record), "outbox_ms": summary(row), "missed": missed, "cases": len(due),
+    committed = [(durable[c] - at).total_seconds() * 1000 for c, at in due.items() if durable and c in durable]
+    return {"record_ms": summary(record), "outbox_ms": summary(row), "durable_ms": summary(committed), "missed": missed, "cases": len(due),
             "orders_per_case": {str(k): v for k, v in sorted(counts.items())},
             "outbox_rows_per_case": sorted(set(outbox_rows.get(c, 0) for c in due)),
             "raw_record_ms": record}
@@ -98,6 +100,11 @@ def _peer(ws: Workspace, mode: str, *, jobs: dict[str, datetime] | None = None, 
     return proc
 
 
+def _peer_finished(ws: Workspace, out: str) -> dict[str, datetime]:
+    data = json.loads((ws.home / out).read_text())
+    return {case_id: datetime.fromtimestamp(at, UTC) for case_id, at in data.get("finished", [])}
+
+
 def _peer_starts(ws: Workspace, out: str, due: dict[str, datetime]) -> dict[str, Any]:
     data = json.loads((ws.home / out).read_text())
     late = [(at - due[c].timestamp()) * 1000 for c, at in data["started"]]
@@ -130,14 +137,14 @@ def precision(spaces: Workspaces, kind: str, n: int, window: float, seed: int = 
         client.close()
     wait_until(start + timedelta(seconds=window + 3))
     ws.stop(proc)
-    result["ours"] = outcome(ws, core, due)
+    result["ours"] = outcome(ws, core, due, _logged_orders(ws.home / "custody-up.log"))
     core.engine.dispose()
 
     ws = spaces.new("precision-apscheduler", kind)
     core = ws.core()
     start, due = timed_holds(core, "p", 1, offsets, margin=margin)
     _peer(ws, "run", jobs=due, until=start + timedelta(seconds=window + 3), out="aps.json", wait=True)
-    result["apscheduler"] = outcome(ws, core, due) | _peer_starts(ws, "aps.json", due)
+    result["apscheduler"] = outcome(ws, core, due, _peer_finished(ws, "aps.json")) | _peer_starts(ws, "aps.json", due)
     result["apscheduler"].pop("per_job")
     result["apscheduler"].pop("started")
     core.engine.dispose()
@@ -212,7 +219,8 @@ def two_backstops(spaces: Workspaces, kind: str, n: int, window: float, seed: in
     wait_until(start + timedelta(seconds=window + 3))
     for proc in procs:
         ws.stop(proc)
-    ours = outcome(ws, core, due)
+    logged = {**_logged_orders(ws.home / "custody-up-0.log"), **_logged_orders(ws.home / "custody-up-1.log")}
+    ours = outcome(ws, core, due, logged)
     ours["orders_by_process"] = [_orders_in_log(ws.home / f"custody-up-{i}.log") for i in range(2)]
     result["ours"] = ours
     core.engine.dispose()
@@ -225,7 +233,7 @@ def two_backstops(spaces: Workspaces, kind: str, n: int, window: float, seed: in
     peers = [_peer(ws, "serve", until=start + timedelta(seconds=window + 3), out=f"aps-{i}.json") for i in range(2)]
     for proc in peers:
         proc.wait(timeout=window + 600)
-    peer = outcome(ws, core, due)
+    peer = outcome(ws, core, due, {**_peer_finished(ws, "aps-0.json"), **_peer_finished(ws, "aps-1.json")})
     runs: dict[str, int] = {}
     per_process = []
     for i in range(2):
@@ -241,4 +249,15 @@ def two_backstops(spaces: Workspaces, kind: str, n: int, window: float, seed: in
 
 
 def _orders_in_log(path: Path) -> int:
-    return sum(1 for line in path.read_text().splitlines() if "release_ordered: held -> release_ordered" in line)
+    return len(_logged_orders(path))
+
+
+def _logged_orders(path: Path) -> dict[str, datetime]:
+    """When the backstop logged each release order: just after its transaction
+    committed (the log's clock has millisecond resolution, in local time)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        if "release_ordered: held -> release_ordered" in line and " backstop " in line:
+            stamp, rest = line[:23], line.split(" backstop ", 1)[1]
+            found[rest.split()[0]] = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").astimezone()
+    return found

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     scheduler.shutdown(wait=True)
     if args.out:
         Path(args.out).write_text(json.dumps({"launched": launched, "pid": os.getpid(), "counts": counts,
-                                              "started": aps_job.started}))
+                                              "started": aps_job.started, "finished": aps_job.finished}))
     return 0
 
 

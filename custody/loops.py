@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
-from models.handlers import Core, SweepReport, sweep
+from models.handlers import Core, SweepReport, sweep, sweep_prepared
 
 log = logging.getLogger("custody.loops")
 
@@ -45,6 +46,11 @@ class PassLoop(threading.Thread):
             self._wake.wait(wait.total_seconds())
 
 
+# The backstop wakes this long before a due instant to list what falls due
+# then, and decides at the instant itself.
+PREPARE = timedelta(milliseconds=3)
+
+
 class Backstop(PassLoop):
     """The deadline backstop from the database alone: it wakes at the next due
     instant it reads (or when a new hold is written), and at least every minute."""
@@ -53,14 +59,41 @@ class Backstop(PassLoop):
         super().__init__("custody-backstop", interval)
         self.core = core
         self.last_report: SweepReport | None = None
+        self._next_due: datetime | None = None
 
     def one_pass(self) -> timedelta | None:
-        report = sweep(self.core)
+        report = self._prepared_pass() or sweep(self.core)
         self.last_report = report
+        self._next_due = report.next_due_at
         for action in report.actions:
             log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
                         action.status_before, action.status_after, action.reason)
-        return wait_after(report, self.core.clock.now(), self.error_backoff / 25)
+        until = wait_after(report, self.core.clock.now(), self.error_backoff / 25)
+        return None if until is None else max(until - PREPARE, timedelta(0))
+
+    def _prepared_pass(self) -> SweepReport | None:
+        """Woken just before the next due instant: read what falls due then,
+        and decide it at the instant (never before it). A poke meanwhile (a new
+        hold, perhaps due sooner) makes it a full pass instead."""
+        at, clock = self._next_due, self.core.clock
+        if at is None:
+            return None
+        now = clock.now()
+        if not now < at <= now + 2 * PREPARE:
+            return None
+        return sweep_prepared(self.core, at, lambda: self._until(at))
+
+    def _until(self, at: datetime) -> bool:
+        clock = self.core.clock
+        remaining = (at - clock.now()).total_seconds()
+        if remaining > 0 and self._wake.wait(remaining):
+            return False
+        spin_until = time.monotonic() + PREPARE.total_seconds()
+        while clock.now() < at:  # the wait may end a hair early by the wall clock
+            if time.monotonic() > spin_until:
+                return False
+            time.sleep(0)
+        return True
 
 
 def wait_after(report: SweepReport, now: datetime, retry: timedelta) -> timedelta | None:

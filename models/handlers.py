@@ -392,7 +392,36 @@ class SweepReport:
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
     """One pass of the deadline backstop, from the database alone."""
     report = SweepReport(core.clock.now())
-    due = due_cases(core, report.started_at)
+    return _pass(core, report, due_cases(core, report.started_at), actor)
+
+
+def sweep_prepared(core: Core, at: datetime, until_due: Callable[[], bool], actor: str = "backstop") -> SweepReport | None:
+    """The pass for what falls due at the instant `at`, prepared just before it,
+    so each release order is decided at its instant rather than a few queries
+    later. In one transaction: list and read the cases due at `at` (no other
+    writer can change them meanwhile: SQLite has one writer at a time, and
+    PostgreSQL locks the rows), wait for the instant (`until_due()`; False:
+    give up, write nothing, return None), decide at it, write, commit."""
+    report = SweepReport(at)
+    try:
+        with core.uow() as uow:
+            due = uow.due_cases(at, SWEEP_BATCH)
+            report.truncated = len(due) >= SWEEP_BATCH  # the rest in a pass at once
+            report.examined = len(due)
+            report.actions = _advance_batch(uow, core, [case_id for case_id, _ in due], actor, until_due)
+            uow.commit()
+    except _GaveUp:
+        return None
+    with core.uow(read_only=True) as uow:
+        report.next_due_at = uow.next_due_instant()
+    return report
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def _pass(core: Core, report: SweepReport, due: list[tuple[str, datetime]], actor: str) -> SweepReport:
     report.truncated = len(due) >= DUE_PER_PASS
     advance_cases(core, due, actor, report)
     with core.uow(read_only=True) as uow:
@@ -430,8 +459,11 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
                 continue
 
 
-def _advance_batch(uow: SqlUnitOfWork, core: Core, case_ids: list[str], actor: str) -> list[SweepAction]:
+def _advance_batch(uow: SqlUnitOfWork, core: Core, case_ids: list[str], actor: str,
+                   until_due: Callable[[], bool] | None = None) -> list[SweepAction]:
     found = {case.case_id: (case, stored) for case, stored in uow.cases_for_update(case_ids)}
+    if until_due is not None and not until_due():
+        raise _GaveUp
     now = core.clock.now()
     changed: list[tuple[Case, list[Transition | Notice]]] = []
     for case_id in case_ids:
