@@ -27,7 +27,9 @@ from bench.common import (
     free_port,
     measured,
     now,
+    descendants,
     percentile,
+    rss_bytes,
     summary,
     tree_rss,
     wait_http,
@@ -255,7 +257,10 @@ async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[
 
 def _measure(ws: Workspace, proc: subprocess.Popen, core, api: str, idle_cpu_s: float = 0) -> dict[str, Any]:
     rss, processes = tree_rss(proc.pid)
-    found: dict[str, Any] = {"rss_bytes": rss, "processes": processes,
+    runs = [p for p in descendants(proc.pid) if b"prefect.engine" in _cmdline(p)]
+    run_rss = sum(rss_bytes(p) for p in runs)
+    found: dict[str, Any] = {"rss_bytes": rss, "processes": processes, "rss_steady_bytes": rss - run_rss,
+                             "flow_run_processes": len(runs),
                              "custody_db_bytes": _dbstat_bytes(ws.database_url.removeprefix("sqlite:///")),
                              "prefect_db_bytes": _dbstat_bytes(str(ws.home / "prefect" / "prefect.db")),
                              "ui_list_ms": _ui_list(api), "reconcile_query_ms": _reconcile_query(core)}
@@ -264,6 +269,13 @@ def _measure(ws: Workspace, proc: subprocess.Popen, core, api: str, idle_cpu_s: 
         time.sleep(idle_cpu_s)
         found["idle_cpu_percent"] = (_tree_cpu(proc.pid) - before) / idle_cpu_s * 100
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _dbstat_bytes(path: str) -> int:
@@ -308,7 +320,6 @@ def _reconcile_query(core, repeats: int = 10) -> float:
 
 def _tree_cpu(pid: int) -> float:
     """CPU seconds used by a process, its live descendants and the children it reaped."""
-    from bench.common import descendants
     total = 0
     tick = os.sysconf("SC_CLK_TCK")
     for p in descendants(pid):

@@ -125,7 +125,8 @@ def _summary(r: dict[str, Any]) -> list[str]:
     oc = _get(s, "open_cases", "ours", "rows", -1)
     if oc:
         naive = _get(s, "open_cases", "naive", "extrapolated", -1, default={})
-        rows.append([f"{oc['open']:,} open cases, memory of the whole system", f"{oc['rss_bytes'] / MiB:,.0f} MiB in {oc['processes']} processes",
+        rows.append([f"{oc['open']:,} open cases, memory of the whole system", f"{oc['rss_bytes'] / MiB:,.0f} MiB in {oc['processes']} processes "
+                     f"({oc.get('flow_run_processes', 0)} of them interval flow runs)",
                      f"{naive.get('rss_bytes', 0) / MiB:,.0f} MiB in {naive.get('processes', '-'):,} processes (extrapolated)" if naive else "-",
                      "no process per case; 10,000 on 2 cores", "yes" if oc["processes"] < 10 else "**no**"])
     if not rows:
@@ -212,47 +213,72 @@ def _two(p: dict[str, Any]) -> list[str]:
 def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
     o, n = p.get("ours", {}), p.get("naive", {})
     out = ["## 4. Open cases", ""]
+    rows = o.get("rows", [])
     if o:
         from bench.open_cases import REAL_PACE_S, WHAT_IS_REAL
         out += [WHAT_IS_REAL, ""]
         atr = o.get("acceptance_to_run", {})
-        out += [f"Real path, {o['real_cases']} cases (a detainer every {REAL_PACE_S} s through POST /events): all runs suspended "
-                f"{fmt(o.get('real_s'))} s after the first post; {fmt(o.get('real_cpu_s_per_case'), 2)} CPU-seconds per case run "
-                f"(the whole system). From a detainer's acceptance to its case run existing in Prefect: p50 "
-                f"{fmt(_get(atr, 'to_run_exists_ms', 'p50'))} ms, p95 {fmt(_get(atr, 'to_run_exists_ms', 'p95'))} ms; to the run "
-                f"suspended, waiting: p50 {fmt(_get(atr, 'to_suspended_ms', 'p50') / 1000 if _get(atr, 'to_suspended_ms', 'p50') else None)} s, "
-                f"p95 {fmt(_get(atr, 'to_suspended_ms', 'p95') / 1000 if _get(atr, 'to_suspended_ms', 'p95') else None)} s.", "",
-                f"Bytes per open case, real runs: custody database {fmt(_get(o, 'bytes_per_case_real', 'custody'), 0)} B, "
-                f"Prefect database {fmt(_get(o, 'bytes_per_case_real', 'prefect'), 0)} B (tables and indexes, SQLite `dbstat`).", ""]
-    out += ["| system | open cases | memory (RSS, whole system) | processes | idle CPU | custody DB | Prefect DB | time to create | UI run list p50 / p95 | suspended-runs list p50 / p95 | run count p50 |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+        cpu = o.get("real_cpu_s_per_case")
+        out += [f"**Real path**, {o['real_cases']} cases (a detainer every {REAL_PACE_S} s through POST /events): all runs "
+                f"suspended {fmt(o.get('real_s'))} s after the first post; **{fmt(cpu, 2)} CPU-seconds per case run** (the whole "
+                f"system: mostly the run's own Python process starting), so 10,000 real runs would take "
+                f"{fmt(cpu * 10000 / 3600 if cpu else None)} CPU-hours to start ({fmt(cpu * 10000 / 3600 / 2 if cpu else None)} h "
+                f"on these 2 cores), once, as cases arrive; afterwards they cost nothing while suspended.", "",
+                f"**From a detainer's acceptance to its case run existing in Prefect**: p50 "
+                f"{fmt(_get(atr, 'to_run_exists_ms', 'p50'))} ms, p95 {fmt(_get(atr, 'to_run_exists_ms', 'p95'))} ms "
+                f"(the bridge creates it after the commit); to the run started, suspended and waiting: p50 "
+                f"{fmt(_sec(_get(atr, 'to_suspended_ms', 'p50')))} s, p95 {fmt(_sec(_get(atr, 'to_suspended_ms', 'p95')))} s "
+                "(the serve process polls for runs every 3 s, then starts a Python process per run).", ""]
+        per_case = [f"Prefect database **{fmt(_get(o, 'bytes_per_case_real', 'prefect'), 0)} B** per real run (its states, task "
+                    "runs, logs, events and timeline artifact)"]
+        if len(rows) >= 2 and rows[-1]["open"] > rows[0]["open"]:
+            a, b = rows[0], rows[-1]
+            grown = (b["custody_db_bytes"] - a["custody_db_bytes"]) / (b["open"] - a["open"])
+            per_run = (b["prefect_db_bytes"] - a["prefect_db_bytes"]) / (b["open"] - a["open"])
+            per_case = [f"custody database **{fmt(grown, 0)} B** per open case (from {a['open']:,} to {b['open']:,} real cases: "
+                        "the case, its detainer, booking, inbox event, audit entries and notices)"] + per_case + [
+                        f"{fmt(per_run, 0)} B per constructed run"]
+        out += ["**Bytes per open case** (tables and indexes, SQLite `dbstat`): " + "; ".join(per_case) + ".", ""]
+    out += ["| system | open cases | memory (RSS, whole system) | of which flow-run processes | processes | idle CPU | custody DB | Prefect DB | time to create | UI run list p50 / p95 | suspended-runs list p50 / p95 | run count p50 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = o.get("baseline")
     if base:
         out.append(_open_row("custody (empty)", 0, base, None))
-    for row in o.get("rows", []):
-        created = f"cases {fmt(row.get('custody_intake_s'))} s (real) + runs {fmt(row.get('prefect_construct_s'))} s (constructed)" if row.get("constructed") else "-"
+    for row in rows:
+        created = (f"cases {fmt(row.get('custody_intake_s'))} s (real, batches of 500) + runs {fmt(row.get('prefect_construct_s'))} s "
+                   "(constructed)") if row.get("constructed") else "-"
         out.append(_open_row("custody", row["open"], row, created))
     if n:
-        out.append(f"| naive (measured) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
+        out.append(f"| naive (measured) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | - | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
                    f"{fmt(n.get('start_s'))} s ({fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s per run) | "
                    f"{fmt(_get(n, 'ui_list_ms', 'paginate', 'p50'))} / {fmt(_get(n, 'ui_list_ms', 'paginate', 'p95'))} ms | - | - |")
         for e in n.get("extrapolated", []):
-            out.append(f"| naive (extrapolated) | {e['open']:,} | {e['rss_bytes'] / MiB:,.0f} MiB | {e['processes']:,} | {fmt(e['idle_cpu_percent'])} % | - | - | "
+            out.append(f"| naive (extrapolated) | {e['open']:,} | {e['rss_bytes'] / MiB:,.0f} MiB | - | {e['processes']:,} | {fmt(e['idle_cpu_percent'])} % | - | - | "
                        f"{fmt(e['start_cpu_s'] / 3600, 2)} CPU-hours to start | - | - | - |")
         out += ["", f"The naive design: one flow run per case that stays alive, polling its case every 15 s; measured at {n['runs']} "
-                f"live runs ({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each), "
-                "extrapolated linearly. This machine has 2 cores and 24 GiB: 1,000 of them do not fit."]
-    out.append("")
+                f"live runs ({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each; "
+                f"idle CPU {fmt(n.get('baseline_idle_cpu_percent'))} % before the runs), extrapolated linearly. This machine has 2 cores "
+                "and 24 GiB: 1,000 of them do not fit."]
+    out += ["", "Idle CPU is the whole system over a minute with nothing arriving. In ours it is mostly the three interval "
+            "deployments `custody up` serves (backstop, reconcile and relay, each a new flow-run process every minute, about "
+            "2 CPU-s each on this machine) and the Prefect server handling them; it does not depend on the number of waiting "
+            "cases. The \"flow-run processes\" column is those interval runs alive at the moment of the reading.", ""]
     if "open" in plots:
         out += [f"![memory by open cases]({plots['open']})", ""]
     return out
 
 
+def _sec(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
 def _open_row(label: str, size: int, row: dict, created: str | None) -> str:
     ui = row.get("ui_list_ms", {})
-    return (f"| {label} | {size:,} | {row['rss_bytes'] / MiB:,.0f} MiB | {row['processes']} | {fmt(row.get('idle_cpu_percent'))} % | "
-            f"{row['custody_db_bytes'] / MiB:,.1f} MiB | {row['prefect_db_bytes'] / MiB:,.1f} MiB | {created or '-'} | "
-            f"{fmt(_get(ui, 'paginate', 'p50'))} / {fmt(_get(ui, 'paginate', 'p95'))} ms | "
+    steady = row.get("rss_steady_bytes")
+    runs = "-" if steady is None else f"{(row['rss_bytes'] - steady) / MiB:,.0f} MiB ({row.get('flow_run_processes', 0)})"
+    return (f"| {label} | {size:,} | {row['rss_bytes'] / MiB:,.0f} MiB | {runs} | {row['processes']} | "
+            f"{fmt(row.get('idle_cpu_percent'))} % | {row['custody_db_bytes'] / MiB:,.1f} MiB | {row['prefect_db_bytes'] / MiB:,.1f} MiB | "
+            f"{created or '-'} | {fmt(_get(ui, 'paginate', 'p50'))} / {fmt(_get(ui, 'paginate', 'p95'))} ms | "
             f"{fmt(_get(ui, 'paginate suspended', 'p50'))} / {fmt(_get(ui, 'paginate suspended', 'p95'))} ms | {fmt(_get(ui, 'count', 'p50'))} ms |")
 
 
@@ -337,7 +363,8 @@ def _growth(r: dict[str, Any]) -> list[str]:
     oc = {row["open"]: row for row in _get(s, "open_cases", "ours", "rows", default=[])}
     if len(oc) >= 2:
         (sa, a), (sb, b) = sorted(oc.items())[:2]
-        add("whole-system memory (custody up + Prefect)", a["rss_bytes"] / MiB, b["rss_bytes"] / MiB, sa, sb, " MiB")
+        add("whole-system memory (custody up + Prefect), long-lived processes", a.get("rss_steady_bytes", a["rss_bytes"]) / MiB,
+            b.get("rss_steady_bytes", b["rss_bytes"]) / MiB, sa, sb, " MiB")
         add("Prefect UI run list, p50", a["ui_list_ms"]["paginate"]["p50"], b["ui_list_ms"]["paginate"]["p50"], sa, sb, " ms")
         add("Prefect suspended-runs list, p50", a["ui_list_ms"]["paginate suspended"]["p50"], b["ui_list_ms"]["paginate suspended"]["p50"], sa, sb, " ms")
         add("Prefect run count, p50", a["ui_list_ms"]["count"]["p50"], b["ui_list_ms"]["count"]["p50"], sa, sb, " ms")
