@@ -47,8 +47,11 @@ class PassLoop(threading.Thread):
 
 
 # The backstop wakes this long before a due instant to list what falls due
-# then, and decides at the instant itself.
-PREPARE = timedelta(milliseconds=3)
+# then, and decides at the instant itself; it sleeps until SPIN before the
+# instant and watches the clock for the rest (a sleeping thread wakes late).
+# Other writers wait at most PREPARE for it (it holds the write lock meanwhile).
+PREPARE = timedelta(milliseconds=5)
+SPIN = timedelta(milliseconds=1)
 
 
 class Backstop(PassLoop):
@@ -84,15 +87,16 @@ class Backstop(PassLoop):
         return sweep_prepared(self.core, at, lambda: self._until(at))
 
     def _until(self, at: datetime) -> bool:
+        """Wait for the instant: True once the clock has reached it; False if
+        poked meanwhile, or if the clock does not get there."""
         clock = self.core.clock
-        remaining = (at - clock.now()).total_seconds()
-        if remaining > 0 and self._wake.wait(remaining):
+        sleep = (at - SPIN - clock.now()).total_seconds()
+        if sleep > 0 and self._wake.wait(sleep):
             return False
-        spin_until = time.monotonic() + PREPARE.total_seconds()
-        while clock.now() < at:  # the wait may end a hair early by the wall clock
-            if time.monotonic() > spin_until:
+        give_up = time.monotonic() + (SPIN + PREPARE).total_seconds()
+        while clock.now() < at:  # busy: yielding the CPU here costs milliseconds on a loaded machine
+            if time.monotonic() > give_up or self._wake.is_set():
                 return False
-            time.sleep(0)
         return True
 
 
