@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
     from bench.report import write_report
     write_report(results, out)
+    if not args.work:  # the scratch databases (hundreds of MB); every figure is in the results
+        shutil.rmtree(work, ignore_errors=True)
     print(f"results: {out / 'README.md'}", file=sys.stderr)
     return 1 if results["errors"] else 0
 
