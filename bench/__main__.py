@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results folder")
     parser.add_argument("--work", help="scratch folder for the databases (default: a new folder under /tmp)")
+    parser.add_argument("--quiet-load", type=float, default=3.0,
+                        help="before each benchmark, wait for the 1-minute load average to fall below this (shared machines)")
+    parser.add_argument("--quiet-wait", type=float, default=8.0, help="minutes to wait for that at most (then run anyway)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("custody", "alembic"):
@@ -64,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["sqlite"] + (["postgresql"] if pg else [])
     spaces = Workspaces(work, pg)
     results: dict = {"command": "bash bench/run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-                     "machine": machine(), "sizes": sizes, "kinds": kinds, "noise": {}, "scenarios": {}, "errors": {}}
+                     "machine": machine(), "sizes": sizes, "kinds": kinds, "quiet_load": args.quiet_load, "noise": {}, "scenarios": {}, "errors": {}}
     if pg:
         results["machine"]["postgresql"] = pg.version()
     try:
         for name in only:
+            waited = wait_for_quiet(args.quiet_load, args.quiet_wait)
             print(f"== {name}", file=sys.stderr, flush=True)
             before = fsync_probe(work)
             started = time.monotonic()
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(results["errors"][name], file=sys.stderr)
             finally:
                 spaces.stop_all()
-            results["noise"][name] = {"before": before, "after": fsync_probe(work), "seconds": time.monotonic() - started}
+            results["noise"][name] = {"before": before, "after": fsync_probe(work), "seconds": time.monotonic() - started,
+                                      "waited_for_quiet_s": waited}
             write_json(work / "results.partial.json", results)
     finally:
         spaces.stop_all()
@@ -91,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"results: {out / 'README.md'}", file=sys.stderr)
     return 1 if results["errors"] else 0
+
+
+def wait_for_quiet(load: float, minutes: float) -> float:
+    """Others share this machine: give their work a chance to finish first."""
+    started = time.monotonic()
+    while os.getloadavg()[0] >= load and time.monotonic() - started < minutes * 60:
+        time.sleep(15)
+    return time.monotonic() - started
 
 
 def run(name: str, spaces: Workspaces, kinds: list[str], s: dict, work: Path) -> dict:

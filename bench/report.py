@@ -381,11 +381,15 @@ def _growth(r: dict[str, Any]) -> list[str]:
 
 
 def _noise(r: dict[str, Any]) -> list[str]:
-    out = ["## Noise", "", "One durable SQLite commit on this disk, and the 1-minute load average, just before and after each benchmark:", "",
-           "| benchmark | took | commit p50 / p99 before | after | load before | after |", "|---|---|---|---|---|---|"]
+    out = ["## Noise", "", "One durable SQLite commit on this disk, and the 1-minute load average (2 cores), just before and after each "
+           "benchmark. Before each one the command waited (up to a limit) for the load to fall below "
+           f"{r.get('quiet_load', '-')}:", "",
+           "| benchmark | waited for a quieter machine | took | commit p50 / p99 before | after | load before | after |",
+           "|---|---|---|---|---|---|---|"]
     for name, n in r.get("noise", {}).items():
         b, a = n["before"], n["after"]
-        out.append(f"| {name} | {n['seconds'] / 60:.1f} min | {fmt(b['commit_ms_p50'], 2)} / {fmt(b['commit_ms_p99'], 2)} ms | "
+        out.append(f"| {name} | {n.get('waited_for_quiet_s', 0) / 60:.1f} min | {n['seconds'] / 60:.1f} min | "
+                   f"{fmt(b['commit_ms_p50'], 2)} / {fmt(b['commit_ms_p99'], 2)} ms | "
                    f"{fmt(a['commit_ms_p50'], 2)} / {fmt(a['commit_ms_p99'], 2)} ms | {b['load1']:.1f} | {a['load1']:.1f} |")
     return out + [""]
 
