@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="custody-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # PostgreSQL's own user must reach its data folder inside
 
     pg = None
     if not args.no_pg:

@@ -50,8 +50,10 @@ class PgCluster:
         self.root.mkdir(parents=True)
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        subprocess.run(self._as_owner([str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                                       "--no-sync", "-E", "UTF8"]), check=True, capture_output=True)
+        made = subprocess.run(self._as_owner([str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                                              "--no-sync", "-E", "UTF8"]), capture_output=True, text=True)
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed: {made.stderr.strip()[-500:]}")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} -c max_connections=200"
         # The database server is part of the system measured (ours and the peer alike): same priority as they.
         from bench.common import MEASURED_NICE
