@@ -52,6 +52,10 @@ class PassLoop(threading.Thread):
 # Other writers wait at most PREPARE for it (it holds the write lock meanwhile).
 PREPARE = timedelta(milliseconds=5)
 SPIN = timedelta(milliseconds=1)
+# Orders falling due this soon after one another are decided each at its own
+# instant in one transaction, and made durable with one commit: the later
+# ones do not wait for the earlier one's commit.
+HORIZON = timedelta(milliseconds=5)
 
 
 class Backstop(PassLoop):
@@ -84,7 +88,7 @@ class Backstop(PassLoop):
         now = clock.now()
         if not now < at <= now + 2 * PREPARE:
             return None
-        return sweep_prepared(self.core, at, lambda: self._until(at))
+        return sweep_prepared(self.core, at, self._until, HORIZON)
 
     def _until(self, at: datetime) -> bool:
         """Wait for the instant: True once the clock has reached it; False if

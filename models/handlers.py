@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
@@ -347,20 +347,21 @@ def _persist(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime, acto
              source_event_id: str | None, detainer_id: int | None = None) -> str:
     effects = case.drain_effects()
     uow.case_save(case, policy, now, detainer_id)
-    _record_effects(uow, policy, [(case, effects)], now, actor, source_event_id)
+    _record_effects(uow, policy, [(case, effects, now)], actor, source_event_id)
     said = [effect.action if effect.status_before == effect.status_after
             else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})"
             for effect in effects if isinstance(effect, Transition)]
     return "; ".join(said) or "recorded"
 
 
-def _record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case, list[Transition | Notice]]],
-                    now: datetime, actor: str, source_event_id: str | None) -> None:
-    """The audit entries and outbox rows of saved cases, in order, each kind in one call."""
+def _record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case, list[Transition | Notice], datetime]],
+                    actor: str, source_event_id: str | None) -> None:
+    """The audit entries and outbox rows of saved cases (each with the instant
+    it was decided at), in order, each kind in one call."""
     uow.audit_add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
-                        for case, effects in changed for effect in effects if isinstance(effect, Transition)])
-    uow.outbox_add_many([(case, effect) for case, effects in changed for effect in effects if isinstance(effect, Notice)],
-                        policy, now)
+                        for case, effects, now in changed for effect in effects if isinstance(effect, Transition)])
+    uow.outbox_add_many([(case, effect, now) for case, effects, now in changed for effect in effects if isinstance(effect, Notice)],
+                        policy)
 
 
 # --- the deadline backstop ------------------------------------------------------------
@@ -395,20 +396,29 @@ def sweep(core: Core, actor: str = "backstop") -> SweepReport:
     return _pass(core, report, due_cases(core, report.started_at), actor)
 
 
-def sweep_prepared(core: Core, at: datetime, until_due: Callable[[], bool], actor: str = "backstop") -> SweepReport | None:
-    """The pass for what falls due at the instant `at`, prepared just before it,
-    so each release order is decided at its instant rather than a few queries
-    later. In one transaction: list and read the cases due at `at` (no other
-    writer can change them meanwhile: SQLite has one writer at a time, and
-    PostgreSQL locks the rows), wait for the instant (`until_due()`; False:
-    give up, write nothing, return None), decide at it, write, commit."""
+def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], horizon: timedelta = timedelta(0),
+                   actor: str = "backstop") -> SweepReport | None:
+    """The pass for what falls due from the instant `at` to `at + horizon`,
+    prepared just before `at`, so each release order is decided at its own
+    instant rather than a few queries (and another order's commit) later.
+
+    In one transaction: list and read the cases due by then (no other writer
+    can change them meanwhile: SQLite has one writer at a time, PostgreSQL
+    locks the rows); for each due instant in order, wait for it (`until(t)`)
+    and decide the cases due then at the clock's time; write them all and
+    commit once. If `until` gives up (poked, or the clock does not get there)
+    at the first instant, nothing is written and None is returned; at a later
+    one, what was decided is written and the rest is left to the next pass."""
     report = SweepReport(at)
     try:
         with core.uow() as uow:
-            due = uow.due_cases(at, SWEEP_BATCH)
+            due = uow.due_cases(at + horizon, SWEEP_BATCH)
             report.truncated = len(due) >= SWEEP_BATCH  # the rest in a pass at once
+            groups: dict[datetime, list[str]] = {}
+            for case_id, due_at in due:
+                groups.setdefault(max(due_at, at), []).append(case_id)
+            report.actions = _advance_batch(uow, core, [(lambda t=t: until(t), ids) for t, ids in groups.items()], actor)
             report.examined = len(due)
-            report.actions = _advance_batch(uow, core, [case_id for case_id, _ in due], actor, until_due)
             uow.commit()
     except _GaveUp:
         return None
@@ -451,7 +461,7 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
         for _ in range(RETRIES):
             try:
                 with core.uow() as uow:
-                    actions = _advance_batch(uow, core, batch, actor)
+                    actions = _advance_batch(uow, core, [(None, batch)], actor)
                     uow.commit()
                 report.actions += actions
                 break
@@ -459,27 +469,32 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
                 continue
 
 
-def _advance_batch(uow: SqlUnitOfWork, core: Core, case_ids: list[str], actor: str,
-                   until_due: Callable[[], bool] | None = None) -> list[SweepAction]:
-    found = {case.case_id: (case, stored) for case, stored in uow.cases_for_update(case_ids)}
-    if until_due is not None and not until_due():
-        raise _GaveUp
-    now = core.clock.now()
-    changed: list[tuple[Case, list[Transition | Notice]]] = []
-    for case_id in case_ids:
-        case, stored = found.get(case_id, (None, None))
-        if case is None or not case.is_open:
-            continue
-        case.advance(now, core.policy)
-        if not case.effects and saved_state(case, core.policy) == stored:
-            continue  # nothing was due after all (another sweep did it): write nothing
-        changed.append((case, case.drain_effects()))
-    uow.cases_save([case for case, _ in changed], core.policy, now)
-    _record_effects(uow, core.policy, changed, now, actor, None)
+def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[], bool] | None, list[str]]],
+                   actor: str) -> list[SweepAction]:
+    """Decide groups of cases in order, each when its `until()` allows (None:
+    at once), at the clock's time then; write what changed."""
+    found = {case.case_id: (case, stored) for case, stored in uow.cases_for_update([i for _, ids in groups for i in ids])}
+    changed: list[tuple[Case, list[Transition | Notice], datetime]] = []
+    for n, (until, case_ids) in enumerate(groups):
+        if until is not None and not until():
+            if n == 0:
+                raise _GaveUp
+            break
+        now = core.clock.now()
+        for case_id in case_ids:
+            case, stored = found.get(case_id, (None, None))
+            if case is None or not case.is_open:
+                continue
+            case.advance(now, core.policy)
+            if not case.effects and saved_state(case, core.policy) == stored:
+                continue  # nothing was due after all (another sweep did it): write nothing
+            changed.append((case, case.drain_effects(), now))
+    uow.cases_save([(case, now) for case, _, now in changed], core.policy)
+    _record_effects(uow, core.policy, changed, actor, None)
     return [SweepAction(case.case_id, case.booking_number, effect.action,
                         effect.status_before and str(effect.status_before), effect.status_after and str(effect.status_after),
                         effect.reason, iso_z(case.deadline_at))
-            for case, effects in changed for effect in effects if isinstance(effect, Transition)]
+            for case, effects, _ in changed for effect in effects if isinstance(effect, Transition)]
 
 
 # --- the roster --------------------------------------------------------------------------

@@ -192,17 +192,18 @@ class SqlUnitOfWork:
             query = query.with_for_update(of=t.cases, skip_locked=True)
         return [(_case_from_row(r), {name: r[name] for name in SAVED_STATE}) for r in self.conn.execute(query).mappings()]
 
-    def cases_save(self, cases: list[Case], policy: Policy, now: datetime) -> None:
-        """Compare-and-set on the version read, for many cases in one call: if
-        any of them changed meanwhile, none is written (ConcurrentUpdate)."""
-        if not cases:
+    def cases_save(self, changes: list[tuple[Case, datetime]], policy: Policy) -> None:
+        """Compare-and-set on the version read, for many cases (each with when it
+        was decided) in one call: if any changed meanwhile, none is written
+        (ConcurrentUpdate)."""
+        if not changes:
             return
         rows = [{**_case_values(case, policy, now), "version": case.version + 1, "b_case_id": case.case_id,
-                 "b_version": case.version} for case in cases]
+                 "b_version": case.version} for case, now in changes]
         result = self.conn.execute(_SAVE_CASE.execution_options(preserve_rowcount=True), rows)
-        if result.rowcount != len(cases):
-            raise ConcurrentUpdate(", ".join(case.case_id for case in cases))
-        for case in cases:
+        if result.rowcount != len(changes):
+            raise ConcurrentUpdate(", ".join(case.case_id for case, _ in changes))
+        for case, _ in changes:
             case.version += 1
 
     def case_save(self, case: Case, policy: Policy, now: datetime, detainer_id: int | None = None) -> None:
@@ -291,13 +292,13 @@ class SqlUnitOfWork:
         return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())
 
     def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
-        return self.outbox_add_many([(case, notice)], policy, now)
+        return self.outbox_add_many([(case, notice, now)], policy)
 
-    def outbox_add_many(self, notices: list[tuple[Case, Notice]], policy: Policy, now: datetime) -> int:
-        """One row per recipient group of each notice, unless its idempotency key
-        is already there; returns the rows added."""
+    def outbox_add_many(self, notices: list[tuple[Case, Notice, datetime]], policy: Policy) -> int:
+        """One row per recipient group of each notice (created at its instant),
+        unless its idempotency key is already there; returns the rows added."""
         rows = []
-        for case, notice in notices:
+        for case, notice, now in notices:
             for group in notice.groups:
                 message = render(notice, case, group, policy)
                 rows.append(dict(

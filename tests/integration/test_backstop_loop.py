@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
-from custody.loops import PREPARE, Backstop
+from custody.loops import HORIZON, PREPARE, Backstop
 from models import schema as t
 from models.clock import FixedClock
 from models.handlers import Core, Sender, ingest
@@ -79,3 +79,20 @@ def test_a_clock_that_has_not_reached_the_instant_gets_no_order(make_core, clock
 
     assert backstop.last_report.actions == []
     assert ordered_at(core)["2026-00001"] is None
+
+
+def test_orders_falling_due_moments_apart_are_each_decided_at_their_instant_and_committed_together(make_core, clock):
+    apart = HORIZON / 2
+    core = holds(make_core, clock, timedelta(0), apart)
+    backstop = Backstop(Core(core.engine, core.policy, FixedClock(ORDER - timedelta(seconds=5))))
+    backstop.one_pass()
+    commits = []
+    event.listen(core.engine, "commit", lambda conn: commits.append(1))
+    backstop.core = Core(core.engine, core.policy, RealTimeClock(ORDER - PREPARE / 2))
+
+    backstop.one_pass()
+
+    assert [a.case_id for a in backstop.last_report.actions if a.action == "release_ordered"] == ["2026-00001", "2026-00002"]
+    assert len(commits) == 1
+    at = ordered_at(core)
+    assert at["2026-00001"] >= ORDER and at["2026-00002"] >= ORDER + apart  # each at its own instant, never before

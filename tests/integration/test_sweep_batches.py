@@ -76,11 +76,11 @@ def test_a_batch_that_loses_a_race_is_decided_again_from_a_fresh_read(due_core, 
     save = SqlUnitOfWork.cases_save
     raced = []
 
-    def lose_the_first_race(self, cases, policy, now):
+    def lose_the_first_race(self, changes, policy):
         if not raced:
-            raced.append(len(cases))
-            raise ConcurrentUpdate(cases[0].case_id)
-        return save(self, cases, policy, now)
+            raced.append(len(changes))
+            raise ConcurrentUpdate(changes[0][0].case_id)
+        return save(self, changes, policy)
     monkeypatch.setattr(SqlUnitOfWork, "cases_save", lose_the_first_race)
 
     report = sweep(due_core)
