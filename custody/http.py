@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from custody.config import SenderRegistry
 from custody.encoding import NotUtf8, utf8_text
 from models.events import Event
-from models.handlers import Core, ingest
+from models.handlers import Core, ingest, ingest_many
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1000
@@ -173,7 +173,7 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 return _error(400, "body", "an empty array holds no events")
             if len(data) > MAX_BATCH:
                 return _error(413, "body", f"more than {MAX_BATCH} events in one request")
-            results = await run_in_threadpool(lambda: [ingest(core, item, sender).as_dict() for item in data])
+            results = [r.as_dict() for r in await run_in_threadpool(ingest_many, core, data, sender)]
             return JSONResponse({"results": results}, status_code=_batch_status(results))
         result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
         return JSONResponse(result, status_code=_status_for(result))

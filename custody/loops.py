@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
-from models.handlers import Core, SweepReport, sweep
+from models.handlers import Core, SweepReport, sweep, sweep_prepared
 
 log = logging.getLogger("custody.loops")
 
@@ -45,6 +46,18 @@ class PassLoop(threading.Thread):
             self._wake.wait(wait.total_seconds())
 
 
+# The backstop wakes this long before a due instant to list what falls due
+# then, and decides at the instant itself; it sleeps until SPIN before the
+# instant and watches the clock for the rest (a sleeping thread wakes late).
+# Other writers wait at most PREPARE for it (it holds the write lock meanwhile).
+PREPARE = timedelta(milliseconds=5)
+SPIN = timedelta(milliseconds=1)
+# Orders falling due this soon after one another are decided each at its own
+# instant in one transaction, and made durable with one commit: the later
+# ones do not wait for the earlier one's commit.
+HORIZON = timedelta(milliseconds=5)
+
+
 class Backstop(PassLoop):
     """The deadline backstop from the database alone: it wakes at the next due
     instant it reads (or when a new hold is written), and at least every minute."""
@@ -53,19 +66,56 @@ class Backstop(PassLoop):
         super().__init__("custody-backstop", interval)
         self.core = core
         self.last_report: SweepReport | None = None
+        self._next_due: datetime | None = None
 
     def one_pass(self) -> timedelta | None:
-        report = sweep(self.core)
+        report = self._prepared_pass() or sweep(self.core)
         self.last_report = report
+        self._next_due = report.next_due_at
         for action in report.actions:
             log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
                         action.status_before, action.status_after, action.reason)
-        if report.next_due_at is None:
+        until = wait_after(report, self.core.clock.now(), self.error_backoff / 25)
+        return None if until is None else max(until - PREPARE, timedelta(0))
+
+    def _prepared_pass(self) -> SweepReport | None:
+        """Woken just before the next due instant: read what falls due then,
+        and decide it at the instant (never before it). A poke meanwhile (a new
+        hold, perhaps due sooner) makes it a full pass instead."""
+        at, clock = self._next_due, self.core.clock
+        if at is None:
             return None
-        until = report.next_due_at - self.core.clock.now()
-        # Still due after a full pass means a case could not be advanced
-        # (contention): try again shortly rather than spin.
-        return until if until > timedelta(0) else self.error_backoff / 25
+        now = clock.now()
+        if not now < at <= now + 2 * PREPARE:
+            return None
+        return sweep_prepared(self.core, at, self._until, HORIZON)
+
+    def _until(self, at: datetime) -> bool:
+        """Wait for the instant: True once the clock has reached it; False if
+        poked meanwhile, or if the clock does not get there."""
+        clock = self.core.clock
+        sleep = (at - SPIN - clock.now()).total_seconds()
+        if sleep > 0 and self._wake.wait(sleep):
+            return False
+        give_up = time.monotonic() + (SPIN + PREPARE).total_seconds()
+        while clock.now() < at:  # busy: yielding the CPU here costs milliseconds on a loaded machine
+            if time.monotonic() > give_up or self._wake.is_set():
+                return False
+        return True
+
+
+def wait_after(report: SweepReport, now: datetime, retry: timedelta) -> timedelta | None:
+    """How long the backstop may sleep after `report`'s pass (None: nothing is
+    waiting, sleep the interval). A case that came due while the pass ran (after
+    it read the due list) is ordered by another pass at once: each release order
+    is late only by the work in front of it, never by a pause. A case already
+    due when the pass began and still due after it could not be advanced
+    (contention, or an error): retry shortly rather than spin."""
+    if report.next_due_at is None:
+        return None
+    if report.next_due_at <= report.started_at and not report.truncated:
+        return retry
+    return max(report.next_due_at - now, timedelta(0))
 
 
 class RelayLoop(PassLoop):

@@ -15,12 +15,8 @@ import signal
 import sys
 from typing import TextIO
 
-import uvicorn
-
 from custody.loops import Backstop, RelayLoop
 from custody.config import Settings, load_senders, write_default_senders
-from custody.http import create_app
-from custody.supervisor import Child, Supervisor
 from custody.wiring import build_core
 from models.durations import format_duration
 
@@ -42,6 +38,12 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     backstop = Backstop(core)
     listeners.append(backstop.poke)
     backstop.start()
+    # The web stack is loaded only now: after an outage, the releases that fell
+    # due while we were down are being ordered already.
+    import uvicorn
+
+    from custody.http import create_app
+    from custody.supervisor import Child, Supervisor
 
     relay_loop = None
     if settings.apprise_config.is_file():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
@@ -22,9 +22,11 @@ from models.events import IDENTIFIER, DetainerReceived, EventRejected, parse_eve
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_problems
-from models.store import ConcurrentUpdate, SqlUnitOfWork
+from models.store import AuditEntry, ConcurrentUpdate, SqlUnitOfWork, saved_state
 
 RETRIES = 8
+DUE_PER_PASS = 10000  # due cases one sweep reads at once; the rest come in the next pass, at once
+SWEEP_BATCH = 100  # due cases written per transaction (one durable commit)
 CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred",
                               "notice.acknowledged"})
 
@@ -54,6 +56,7 @@ class IngestResult:
     reason: str | None = None
     case_id: str | None = None
     outcome: str | None = None
+    type: str | None = field(default=None, repr=False, compare=False)  # the event's type, for on_commit
 
     def line(self, where: str = "?") -> str:
         label = self.event_id or where
@@ -63,7 +66,7 @@ class IngestResult:
         return f"{label}: {self.result}{tail}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "type"}
 
 
 def canonical(raw: Any) -> str:
@@ -74,6 +77,84 @@ def canonical(raw: Any) -> str:
 
 def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
     now = core.clock.now()
+    prepared = _prepare(core, raw, sender, now)
+    if isinstance(prepared, IngestResult):
+        return prepared
+    for _ in range(RETRIES):
+        try:
+            with core.uow() as uow:
+                result = _store(uow, core, prepared, now)
+                uow.commit()
+            _tell(core, [result])
+            return result
+        except EventRejected as exc:
+            return IngestResult(prepared.event.event_id, "rejected", str(exc))
+        except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
+            continue
+    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResult]:
+    """A batch of events (one POST /events array) in one transaction, each in
+    its own savepoint: each is accepted, a duplicate or rejected exactly as
+    `ingest` would decide it alone (a rejected one changes nothing), in order,
+    and the accepted ones become durable together, with one commit, before any
+    result is returned."""
+    now = core.clock.now()
+    results: list[IngestResult | None] = []
+    todo: list[tuple[int, _Prepared]] = []
+    for i, raw in enumerate(raws):
+        prepared = _prepare(core, raw, sender, now)
+        results.append(prepared if isinstance(prepared, IngestResult) else None)
+        if not isinstance(prepared, IngestResult):
+            todo.append((i, prepared))
+    for _ in range(RETRIES):
+        try:
+            staged: dict[int, IngestResult] = {}
+            with core.uow() as uow:
+                for i, prepared in todo:
+                    staged[i] = _store_in_savepoint(uow, core, prepared, now)
+                uow.commit()
+            break
+        except OperationalError:
+            continue
+    else:
+        raise RuntimeError(f"a batch of {len(raws)} events could not be stored after {RETRIES} attempts under contention")
+    for i, result in staged.items():
+        results[i] = result
+    _tell(core, staged.values())
+    return results
+
+
+def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", now: datetime) -> IngestResult:
+    for _ in range(RETRIES):
+        savepoint = uow.savepoint()
+        try:
+            result = _store(uow, core, prepared, now)
+            savepoint.commit()
+            return result
+        except EventRejected as exc:
+            savepoint.rollback()
+            return IngestResult(prepared.event.event_id, "rejected", str(exc))
+        except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
+            savepoint.rollback()  # another writer got there first: decide again on what it wrote
+    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    event: Any
+    raw: Any
+    body_hash: str
+    sender: Sender
+
+
+class _StoredMeanwhile(Exception):
+    """A concurrent writer stored the same event id first: read it again."""
+
+
+def _prepare(core: Core, raw: Any, sender: Sender, now: datetime) -> "_Prepared | IngestResult":
+    """Validation that needs no database: the event itself, its sender, its facility."""
     event_id = _echoable_id(raw)
     try:
         event = parse_event(raw, now)
@@ -82,33 +163,34 @@ def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
         return IngestResult(event_id, "rejected", str(exc))
     if event.facility is None:
         event = event.model_copy(update={"facility": core.policy.single_facility})
-    body_hash = hashlib.sha256(canonical(raw).encode()).hexdigest()
+    return _Prepared(event, raw, hashlib.sha256(canonical(raw).encode()).hexdigest(), sender)
 
-    for _ in range(RETRIES):
-        try:
-            with core.uow() as uow:
-                existing = uow.inbox_get(event.event_id)
-                if existing is not None:
-                    if existing["body_sha256"] == body_hash:
-                        return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
-                    return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
-                if not uow.inbox_add(
-                    event_id=event.event_id, type=event.type, booking_number=event.booking_number,
-                    facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=sender.name,
-                    body=json.dumps(raw, ensure_ascii=False), body_sha256=body_hash, case_id=None, outcome="",
-                ):
-                    continue  # a concurrent writer stored the same id first: report it as such
-                case_id, outcome = _apply(uow, core.policy, event, now, _actor(sender, event))
-                uow.inbox_set_outcome(event.event_id, case_id, outcome)
-                uow.commit()
-            if core.on_commit and case_id:
-                core.on_commit(case_id, event.type)
-            return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome)
-        except EventRejected as exc:
-            return IngestResult(event.event_id, "rejected", str(exc))
-        except (ConcurrentUpdate, IntegrityError):
-            continue
-    raise RuntimeError(f"event {event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime) -> IngestResult:
+    """The inbox row and everything the event does, inside the caller's transaction."""
+    event = p.event
+    existing = uow.inbox_get(event.event_id)
+    if existing is not None:
+        if existing["body_sha256"] == p.body_hash:
+            return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
+        return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
+    if not uow.inbox_add(
+        event_id=event.event_id, type=event.type, booking_number=event.booking_number,
+        facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=p.sender.name,
+        body=json.dumps(p.raw, ensure_ascii=False), body_sha256=p.body_hash, case_id=None, outcome="",
+    ):
+        raise _StoredMeanwhile(event.event_id)
+    case_id, outcome = _apply(uow, core.policy, event, now, _actor(p.sender, event))
+    uow.inbox_set_outcome(event.event_id, case_id, outcome)
+    return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome, type=event.type)
+
+
+def _tell(core: Core, results) -> None:
+    """After the commit: wake whoever follows the cases (the backstop, Prefect)."""
+    if core.on_commit:
+        for result in results:
+            if result.result == "accepted" and result.case_id:
+                core.on_commit(result.case_id, result.type)
 
 
 def _echoable_id(raw: Any) -> str | None:
@@ -274,15 +356,21 @@ def _persist(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime, acto
              source_event_id: str | None, detainer_id: int | None = None) -> str:
     effects = case.drain_effects()
     uow.case_save(case, policy, now, detainer_id)
-    said = []
-    for effect in effects:
-        if isinstance(effect, Transition):
-            uow.audit_add(case_id=case.case_id, at=now, actor=actor, source_event_id=source_event_id, transition=effect)
-            said.append(effect.action if effect.status_before == effect.status_after
-                        else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})")
-        elif isinstance(effect, Notice):
-            uow.outbox_add(case, effect, policy, now)
+    _record_effects(uow, policy, [(case, effects, now)], actor, source_event_id)
+    said = [effect.action if effect.status_before == effect.status_after
+            else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})"
+            for effect in effects if isinstance(effect, Transition)]
     return "; ".join(said) or "recorded"
+
+
+def _record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case, list[Transition | Notice], datetime]],
+                    actor: str, source_event_id: str | None) -> None:
+    """The audit entries and outbox rows of saved cases (each with the instant
+    it was decided at), in order, each kind in one call."""
+    uow.audit_add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
+                        for case, effects, now in changed for effect in effects if isinstance(effect, Transition)])
+    uow.outbox_add_many([(case, effect, now) for case, effects, now in changed for effect in effects if isinstance(effect, Notice)],
+                        policy)
 
 
 # --- the deadline backstop ------------------------------------------------------------
@@ -304,6 +392,7 @@ class SweepReport:
     examined: int = 0
     actions: list[SweepAction] = field(default_factory=list)
     next_due_at: datetime | None = None
+    truncated: bool = False  # more cases were due than one pass reads: go again at once
 
     def as_dict(self) -> dict[str, Any]:
         return {"started_at": iso_z(self.started_at), "examined": self.examined,
@@ -313,7 +402,47 @@ class SweepReport:
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
     """One pass of the deadline backstop, from the database alone."""
     report = SweepReport(core.clock.now())
-    advance_cases(core, due_cases(core, report.started_at), actor, report)
+    return _pass(core, report, due_cases(core, report.started_at), actor)
+
+
+def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], horizon: timedelta = timedelta(0),
+                   actor: str = "backstop") -> SweepReport | None:
+    """The pass for what falls due from the instant `at` to `at + horizon`,
+    prepared just before `at`, so each release order is decided at its own
+    instant rather than a few queries (and another order's commit) later.
+
+    In one transaction: list and read the cases due by then (no other writer
+    can change them meanwhile: SQLite has one writer at a time, PostgreSQL
+    locks the rows); for each due instant in order, wait for it (`until(t)`)
+    and decide the cases due then at the clock's time; write them all and
+    commit once. If `until` gives up (poked, or the clock does not get there)
+    at the first instant, nothing is written and None is returned; at a later
+    one, what was decided is written and the rest is left to the next pass."""
+    report = SweepReport(at)
+    try:
+        with core.uow() as uow:
+            due = uow.due_cases(at + horizon, SWEEP_BATCH)
+            report.truncated = len(due) >= SWEEP_BATCH  # the rest in a pass at once
+            groups: dict[datetime, list[str]] = {}
+            for case_id, due_at in due:
+                groups.setdefault(max(due_at, at), []).append(case_id)
+            report.actions = _advance_batch(uow, core, [(lambda t=t: until(t), ids) for t, ids in groups.items()], actor)
+            report.examined = len(due)
+            uow.commit()
+    except _GaveUp:
+        return None
+    with core.uow(read_only=True) as uow:
+        report.next_due_at = uow.next_due_instant()
+    return report
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def _pass(core: Core, report: SweepReport, due: list[tuple[str, datetime]], actor: str) -> SweepReport:
+    report.truncated = len(due) >= DUE_PER_PASS
+    advance_cases(core, due, actor, report)
     with core.uow(read_only=True) as uow:
         report.next_due_at = uow.next_due_instant()
     return report
@@ -321,40 +450,65 @@ def sweep(core: Core, actor: str = "backstop") -> SweepReport:
 
 def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
     with core.uow(read_only=True) as uow:
-        return uow.due_cases(now)
+        return uow.due_cases(now, DUE_PER_PASS)
 
 
 def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport,
                   skip_locked: bool = True) -> None:
-    """Advance each case under compare-and-set, one transaction per case, so a
-    release order commits without waiting for the others and two sweeps at once
-    do each thing once. On PostgreSQL a sweep locks the case it works on and
-    skips one another sweep holds (skip_locked), so two sweeps share the work;
-    one that comes to a case after the other finished it finds nothing due."""
-    for case_id, _listed_due_at in due:
-        report.examined += 1
+    """Advance the due cases (as `due_cases` lists them) under compare-and-set.
+
+    Cases due together are decided and written together, up to SWEEP_BATCH per
+    transaction: a thousand release orders due in one pass cost ten durable
+    commits, not a thousand, and no order waits behind another's commit. Each
+    case is re-read inside the transaction, and one that needs nothing (another
+    sweep gave its order first) is not written at all, so two sweeps at once do
+    each thing once; if another writer changed a case between the read and the
+    write, the whole batch is rolled back and decided again from a fresh read.
+    On PostgreSQL a case another sweep holds is skipped (skip_locked): that
+    sweep decides it; a hold step passes skip_locked=False to wait for it and
+    then find its step done."""
+    ids = [case_id for case_id, _ in due]
+    for first in range(0, len(ids), SWEEP_BATCH):
+        batch = ids[first:first + SWEEP_BATCH]
+        report.examined += len(batch)
         for _ in range(RETRIES):
             try:
                 with core.uow() as uow:
-                    claimed = uow.case_for_update(case_id, skip_locked=skip_locked)
-                    if claimed is None:
-                        break  # no such case, or another sweep holds it and is advancing it
-                    case, stored_due_at = claimed
-                    if not case.is_open:
-                        break
-                    now = core.clock.now()
-                    case.advance(now, core.policy)
-                    transitions = [e for e in case.effects if isinstance(e, Transition)]
-                    if not case.effects and case.next_due_at(core.policy) == stored_due_at:
-                        break  # another sweep did it already, and said when to come back
-                    _persist(uow, core.policy, case, now, actor, None)
+                    actions = _advance_batch(uow, core, [(None, batch)], actor, skip_locked)
                     uow.commit()
-                report.actions += [SweepAction(case.case_id, case.booking_number, t.action, t.status_before and str(t.status_before),
-                                               t.status_after and str(t.status_after), t.reason, iso_z(case.deadline_at))
-                                   for t in transitions]
+                report.actions += actions
                 break
             except (ConcurrentUpdate, OperationalError):
                 continue
+
+
+def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[], bool] | None, list[str]]],
+                   actor: str, skip_locked: bool = True) -> list[SweepAction]:
+    """Decide groups of cases in order, each when its `until()` allows (None:
+    at once), at the clock's time then; write what changed."""
+    found = {case.case_id: (case, stored)
+             for case, stored in uow.cases_for_update([i for _, ids in groups for i in ids], skip_locked)}
+    changed: list[tuple[Case, list[Transition | Notice], datetime]] = []
+    for n, (until, case_ids) in enumerate(groups):
+        if until is not None and not until():
+            if n == 0:
+                raise _GaveUp
+            break
+        now = core.clock.now()
+        for case_id in case_ids:
+            case, stored = found.get(case_id, (None, None))
+            if case is None or not case.is_open:
+                continue
+            case.advance(now, core.policy)
+            if not case.effects and saved_state(case, core.policy) == stored:
+                continue  # nothing was due after all (another sweep did it): write nothing
+            changed.append((case, case.drain_effects(), now))
+    uow.cases_save([(case, now) for case, _, now in changed], core.policy)
+    _record_effects(uow, core.policy, changed, actor, None)
+    return [SweepAction(case.case_id, case.booking_number, effect.action,
+                        effect.status_before and str(effect.status_before), effect.status_after and str(effect.status_after),
+                        effect.reason, iso_z(case.deadline_at))
+            for case, effects, _ in changed for effect in effects if isinstance(effect, Transition)]
 
 
 # --- the roster --------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 the compare-and-set save that makes every transition safe to race."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -18,6 +19,7 @@ from models.notices import render
 from models.policy import Policy
 
 OPEN = [s.value for s in OPEN_STATUSES]
+IN_CHUNK = 1000  # ids per `IN (...)` list
 # PostgreSQL advisory lock spaces (first key of the two-key form).
 _LOCK_AUDIT_CHAIN = 0x0C057001
 _LOCK_PERSON = 0x0C057002
@@ -54,18 +56,25 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._tx.rollback()
 
-    def _insert_ignore(self, table, values: dict) -> int:
-        """INSERT unless the unique key exists; returns rows inserted (0 or 1)."""
+    def savepoint(self):
+        """A nested transaction: its `rollback()` undoes only what was done since."""
+        return self.conn.begin_nested()
+
+    def _insert_ignore(self, table, values: dict | list[dict]) -> int:
+        """INSERT unless the unique key exists; returns rows inserted. A list of
+        rows goes to the database in one call."""
         dialect = self.conn.dialect.name
         if dialect == "sqlite":
-            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+            stmt = sqlite_insert(table).on_conflict_do_nothing()
         elif dialect == "postgresql":
-            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+            stmt = pg_insert(table).on_conflict_do_nothing()
         else:  # pragma: no cover - other databases are not supported
             raise RuntimeError(f"unsupported database {dialect}")
+        if isinstance(values, list) and not values:
+            return 0
         # SQLAlchemy keeps an INSERT's row count only when asked (psycopg drops it
         # with the cursor); without it every insert would look like a conflict.
-        return self.conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+        return self.conn.execute(stmt.execution_options(preserve_rowcount=True), values).rowcount
 
     # --- inbox -----------------------------------------------------------------
 
@@ -129,16 +138,6 @@ class SqlUnitOfWork:
         row = self.conn.execute(self._case_select().where(t.cases.c.case_id == case_id)).mappings().first()
         return _case_from_row(row) if row else None
 
-    def case_for_update(self, case_id: str, skip_locked: bool = False) -> tuple[Case, datetime | None] | None:
-        """The case and the next due instant stored with it, its row locked until
-        commit. With skip_locked, a case another transaction holds (another
-        sweep at work on it) comes back None, like a missing one, so two sweeps
-        share the due cases instead of queueing on each. (SQLite has no row
-        locks; there every writer is alone anyway.)"""
-        row = self.conn.execute(self._case_select().where(t.cases.c.case_id == case_id)
-                                .with_for_update(of=t.cases, skip_locked=skip_locked)).mappings().first()
-        return (_case_from_row(row), row["next_due_at"]) if row else None
-
     def case_open_for(self, booking_number: str, a_number: str | None = None) -> Case | None:
         """Rule 11: one active case per person, found by booking or by A-number."""
         who = t.cases.c.booking_number == booking_number
@@ -161,9 +160,18 @@ class SqlUnitOfWork:
                                  .order_by(t.cases.c.opened_at)).mappings()
         return [_case_from_row(r) for r in rows]
 
-    def cases_open(self) -> list[Case]:
-        rows = self.conn.execute(self._case_select().where(t.cases.c.status.in_(OPEN))).mappings()
+    def cases_open(self, limit: int | None = None) -> list[Case]:
+        """Open cases, soonest deadline first (cases with no deadline yet last);
+        `limit`: only that many of them."""
+        c = t.cases.c
+        query = self._case_select().where(c.status.in_(OPEN)).order_by(c.deadline_at.is_(None), c.deadline_at, c.case_id)
+        rows = self.conn.execute(query if limit is None else query.limit(limit)).mappings()
         return [_case_from_row(r) for r in rows]
+
+    def open_counts(self) -> dict[str, int]:
+        """How many open cases are in each status."""
+        return dict(self.conn.execute(select(t.cases.c.status, func.count()).where(t.cases.c.status.in_(OPEN))
+                                      .group_by(t.cases.c.status)).all())
 
     def cases_all(self) -> list[Case]:
         return [_case_from_row(r) for r in self.conn.execute(self._case_select()).mappings()]
@@ -191,6 +199,31 @@ class SqlUnitOfWork:
                       current_detainer_id=detainer_id, version=1)
         self.conn.execute(insert(t.cases).values(**values))
         case.version = 1
+
+    def cases_for_update(self, case_ids: list[str], skip_locked: bool = True) -> list[tuple[Case, dict[str, Any]]]:
+        """The cases (in no particular order) with the state stored for them, read
+        to be changed in this transaction. SQLite has one writer at a time (BEGIN
+        IMMEDIATE); on PostgreSQL the rows are locked, and with skip_locked a row
+        another writer holds is skipped: that writer is changing it and decides
+        it, and the next pass finds it if anything is still due."""
+        query = self._case_select().where(t.cases.c.case_id.in_(case_ids))
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=t.cases, skip_locked=skip_locked)
+        return [(_case_from_row(r), {name: r[name] for name in SAVED_STATE}) for r in self.conn.execute(query).mappings()]
+
+    def cases_save(self, changes: list[tuple[Case, datetime]], policy: Policy) -> None:
+        """Compare-and-set on the version read, for many cases (each with when it
+        was decided) in one call: if any changed meanwhile, none is written
+        (ConcurrentUpdate)."""
+        if not changes:
+            return
+        rows = [{**_case_values(case, policy, now), "version": case.version + 1, "b_case_id": case.case_id,
+                 "b_version": case.version} for case, now in changes]
+        result = self.conn.execute(_SAVE_CASE.execution_options(preserve_rowcount=True), rows)
+        if result.rowcount != len(changes):
+            raise ConcurrentUpdate(", ".join(case.case_id for case, _ in changes))
+        for case, _ in changes:
+            case.version += 1
 
     def case_save(self, case: Case, policy: Policy, now: datetime, detainer_id: int | None = None) -> None:
         """Compare-and-set on the version read: a concurrent writer makes this fail
@@ -226,22 +259,37 @@ class SqlUnitOfWork:
     # --- audit and outbox ----------------------------------------------------------------
 
     def audit_add(self, *, case_id: str | None, at: datetime, actor: str, source_event_id: str | None, transition: Transition) -> None:
-        """Append to the case's hash chain. UNIQUE(chain, seq) refuses a fork; to
-        not need it, appenders of one chain take turns: on PostgreSQL a lock per
-        chain until commit (the `system` chain has no case row to serialise its
-        writers, and two of them would otherwise read the same head), on SQLite
+        self.audit_add_many([AuditEntry(case_id, at, actor, source_event_id, transition)])
+
+    def audit_add_many(self, entries: list["AuditEntry"]) -> None:
+        """Append to each case's hash chain, in order. UNIQUE(chain, seq) refuses
+        a fork; to not need it, appenders of one chain take turns: on PostgreSQL a
+        lock per chain until commit, taken in one order so two writers never wait
+        on each other (the `system` chain has no case row to serialise its
+        writers, and two of them would otherwise read the same head); on SQLite
         the one writer at a time."""
+        if not entries:
+            return
         a = t.audit
-        chain = chain_of(case_id)
-        self._advisory_lock(_LOCK_AUDIT_CHAIN, chain)
-        head = self.conn.execute(select(a.c.seq, a.c.entry_hash).where(a.c.chain == chain)
-                                 .order_by(a.c.seq.desc()).limit(1)).first()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        entry = dict(case_id=case_id, at=at, actor=actor, source_event_id=source_event_id, action=transition.action,
-                     status_before=transition.status_before and str(transition.status_before),
-                     status_after=transition.status_after and str(transition.status_after),
-                     reason=transition.reason, chain=chain, seq=seq, prev_hash=prev)
-        self.conn.execute(insert(a).values(**entry, entry_hash=entry_hash(prev, entry)))
+        chains = {chain_of(e.case_id) for e in entries}
+        for chain in sorted(chains):
+            self._advisory_lock(_LOCK_AUDIT_CHAIN, chain)
+        last = select(a.c.chain, func.max(a.c.seq)).where(a.c.chain.in_(chains)).group_by(a.c.chain)
+        heads = {chain: (seq, digest) for chain, seq, digest in self.conn.execute(
+            select(a.c.chain, a.c.seq, a.c.entry_hash).where(tuple_(a.c.chain, a.c.seq).in_(last)))}
+        rows = []
+        for e in entries:
+            chain = chain_of(e.case_id)
+            seq, prev = heads.get(chain, (0, GENESIS))
+            entry = dict(case_id=e.case_id, at=e.at, actor=e.actor, source_event_id=e.source_event_id,
+                         action=e.transition.action,
+                         status_before=e.transition.status_before and str(e.transition.status_before),
+                         status_after=e.transition.status_after and str(e.transition.status_after),
+                         reason=e.transition.reason, chain=chain, seq=seq + 1, prev_hash=prev)
+            entry["entry_hash"] = entry_hash(prev, entry)
+            heads[chain] = (seq + 1, entry["entry_hash"])
+            rows.append(entry)
+        self.conn.execute(insert(a), rows)
 
     def audit_broken_links(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """The first broken link of every chain that has one (all chains, or one case's)."""
@@ -268,14 +316,20 @@ class SqlUnitOfWork:
         return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())
 
     def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
-        added = 0
-        for group in notice.groups:
-            message = render(notice, case, group, policy)
-            added += self._insert_ignore(t.outbox, dict(
-                idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
-                recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
-                state="pending", created_at=now, attempts=0, next_attempt_at=now))
-        return added
+        return self.outbox_add_many([(case, notice, now)], policy)
+
+    def outbox_add_many(self, notices: list[tuple[Case, Notice, datetime]], policy: Policy) -> int:
+        """One row per recipient group of each notice (created at its instant),
+        unless its idempotency key is already there; returns the rows added."""
+        rows = []
+        for case, notice, now in notices:
+            for group in notice.groups:
+                message = render(notice, case, group, policy)
+                rows.append(dict(
+                    idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
+                    recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
+                    state="pending", created_at=now, attempts=0, next_attempt_at=now))
+        return self._insert_ignore(t.outbox, rows)
 
     # --- the Prefect runs that mirror cases ---------------------------------------------
 
@@ -351,14 +405,16 @@ class SqlUnitOfWork:
         return list(self.conn.execute(select(o).order_by(o.c.created_at.desc(), o.c.id.desc()).limit(limit)).mappings())
 
     def unacknowledged_ice_notices(self, case_ids: list[str]) -> dict[str, list[str]]:
+        """Asked a chunk of cases at a time: SQLite refuses a statement with more
+        than 32,766 parameters, and a jail may have more open cases than that."""
         o = t.outbox
         found: dict[str, list[str]] = {}
-        if not case_ids:
-            return found
-        for case_id, kind in self.conn.execute(
-                select(o.c.case_id, o.c.kind).where(o.c.case_id.in_(case_ids), o.c.recipient_group == "ice",
-                                                    o.c.acknowledged_at.is_(None)).order_by(o.c.id)):
-            found.setdefault(case_id, []).append(kind)
+        for first in range(0, len(case_ids), IN_CHUNK):
+            for case_id, kind in self.conn.execute(
+                    select(o.c.case_id, o.c.kind).where(o.c.case_id.in_(case_ids[first:first + IN_CHUNK]),
+                                                        o.c.recipient_group == "ice", o.c.acknowledged_at.is_(None))
+                    .order_by(o.c.id)):
+                found.setdefault(case_id, []).append(kind)
         return found
 
     def outbox_for_case(self, case_id: str) -> list[RowMapping]:
@@ -453,7 +509,29 @@ _CASE_FIELDS = (
 )
 
 
-def _case_values(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
+SAVED_STATE = (*_CASE_FIELDS, "status", "last_reminder_mark_s", "next_due_at")
+
+
+def saved_state(case: Case, policy: Policy) -> dict[str, Any]:
+    """What saving the case would store (comparable with `cases_for_update`'s)."""
+    values = _case_values(case, policy, None)
+    del values["updated_at"]
+    return values
+
+
+_SAVE_CASE = update(t.cases).where(t.cases.c.case_id == bindparam("b_case_id"), t.cases.c.version == bindparam("b_version"))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    case_id: str | None
+    at: datetime
+    actor: str
+    source_event_id: str | None
+    transition: Transition
+
+
+def _case_values(case: Case, policy: Policy, now: datetime | None) -> dict[str, Any]:
     values = {name: getattr(case, name) for name in _CASE_FIELDS}
     values["status"] = str(case.status)
     values["last_reminder_mark_s"] = None if case.last_reminder_mark is None else int(case.last_reminder_mark.total_seconds())

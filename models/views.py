@@ -90,9 +90,8 @@ def find_case(uow: SqlUnitOfWork, key: str) -> Case | None:
     return uow.case_get(key) or uow.case_open_for(key) or uow.case_latest_for_booking(key)
 
 
-def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime) -> list[dict[str, Any]]:
-    cases = uow.cases_open()
-    far = datetime.max.replace(tzinfo=now.tzinfo)
-    cases.sort(key=lambda c: (c.deadline_at is None, c.deadline_at or far, c.case_id))
+def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime, limit: int | None = None) -> list[dict[str, Any]]:
+    """Open cases, soonest deadline first (those with no clock running yet last); `limit`: the first that many."""
+    cases = uow.cases_open(limit)
     unacked = uow.unacknowledged_ice_notices([c.case_id for c in cases])
     return [{**case_summary(c, policy, now), "unacknowledged_ice_notices": unacked.get(c.case_id, [])} for c in cases]

@@ -23,14 +23,28 @@ def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, st
              "warnings": "; ".join(v["warnings"]) or "-"} for v in views]
 
 
+# The board is republished every minute, and Prefect keeps every version: its
+# size must follow the holds that need attention, not the cases that wait
+# (months, by the thousand) for the person's release.
+BOARD_ROWS = 200
+
+
 @task(name="publish-custody-board", cache_policy=NO_CACHE)
 def publish_board() -> int:
     c = core()
     with c.uow(read_only=True) as uow:
-        views = open_cases(uow, c.policy, c.clock.now())
+        views = open_cases(uow, c.policy, c.clock.now(), limit=BOARD_ROWS)
+        counts = uow.open_counts()
     create_table_artifact(key="custody-board", table=board_rows(views, c.policy) or [{"case": "no open cases"}],
-                          description=f"Open cases, soonest deadline first, at {_local(c.clock.now().isoformat(), c.policy)}.")
-    return len(views)
+                          description=board_description(views, counts, c.clock.now().isoformat(), c.policy))
+    return sum(counts.values())
+
+
+def board_description(views: list[dict[str, Any]], counts: dict[str, int], at: str, policy: Policy) -> str:
+    total = sum(counts.values())
+    shown = f"all {total}" if len(views) == total else f"the {len(views)} soonest of {total}"
+    by_status = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+    return f"Open cases, soonest deadline first: {shown} ({by_status or 'none'}), at {_local(at, policy)}."
 
 
 # The marks that make inline Markdown or HTML: links and images, emphasis,

@@ -1,0 +1,415 @@
+"""Open cases: the whole system (`custody up` with its Prefect server and serve
+process) holding 1,000 and 10,000 cases that wait for the person's release,
+each with its Prefect run suspended; beside it the naive design (a live flow
+run per case that polls), measured at a few dozen runs and extrapolated.
+What is real and what is constructed: see WHAT_IS_REAL."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, insert, select
+
+from bench.common import (
+    ROOT,
+    TOKEN,
+    Workspace,
+    Workspaces,
+    detainer_event,
+    free_port,
+    measured,
+    now,
+    descendants,
+    percentile,
+    rss_bytes,
+    summary,
+    tree_rss,
+    wait_http,
+)
+from models import schema as t
+
+WHAT_IS_REAL = """\
+What is real and what is constructed:
+
+- **Real**: a first set of cases goes the whole product path. Detainers are posted to POST /events; the bridge
+  creates each case's run (`create_case_run`); the served deployment starts it; the flow reads the case, publishes
+  its timeline, marks itself in step and suspends. The acceptance-to-run latency, the CPU each run costs, and the
+  bytes per case in the Prefect database come from these.
+- **Constructed**: the rest of the 1,000 / 10,000. Their cases are real (posted to POST /events in batches,
+  durable), but their Prefect runs are created through the Prefect API directly in the state the flow leaves them
+  in (Suspended, pause key `waits-for-release-v2-0`, same deployment, name, tags, parameters and idempotency key as
+  `create_case_run` uses), and the case_runs row records the run as in step, as the flow's mark-synced step would.
+  Starting 10,000 real runs would cost hours of CPU on this machine (the real cost per run is reported). A
+  constructed run lacks the real run's task runs, logs, timeline artifact and earlier states (Scheduled, Pending,
+  Running), so the Prefect database of the large populations is smaller than a real one would be: use the real
+  runs' bytes per case for sizing."""
+
+REAL_PACE_S = 0.5  # a detainer every half second through the real path (jails receive far fewer)
+
+
+def open_cases(spaces: Workspaces, sizes: tuple[int, ...], real: int, naive: int, work: Path) -> dict[str, Any]:
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect-client"))
+    return {"ours": ours(spaces, sizes, real), "naive": naive_peer(spaces, naive, sizes)}
+
+
+# --- ours --------------------------------------------------------------------------------------
+
+def ours(spaces: Workspaces, sizes: tuple[int, ...], real: int) -> dict[str, Any]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    ws = spaces.new("open-ours", "sqlite")
+    prefect_port = free_port()
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    launched = time.monotonic()
+    proc, port = ws.start_up("custody-up", prefect=True, CUSTODY_PREFECT_PORT=str(prefect_port))
+    out: dict[str, Any] = {"real_cases": real, "rows": []}
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        wait_http(f"http://127.0.0.1:{port}/health")
+        _wait(lambda: _deployment_ready(), 300, "the served deployments", ws)
+        out["ready_s"] = time.monotonic() - launched
+        time.sleep(10)  # let start-up settle before the baseline
+        core = ws.core()
+        out["baseline"] = _measure(ws, proc, core, api)
+
+        # 1. the real path
+        cpu_before = _tree_cpu(proc.pid)
+        started = time.monotonic()
+        posted = _post_paced(port, real, series=400)
+        case_ids = list(posted)
+        _wait(lambda: _all_suspended(core, case_ids), 1800, f"{real} real case runs to suspend", ws)
+        out["real_s"] = time.monotonic() - started
+        out["real_cpu_s_per_case"] = (_tree_cpu(proc.pid) - cpu_before) / real
+        out["acceptance_to_run"] = _acceptance_to_run(core, case_ids)
+        time.sleep(5)
+        after_real = _measure(ws, proc, core, api)
+        out["after_real"] = after_real
+        out["bytes_per_case_real"] = {
+            "custody": (after_real["custody_db_bytes"] - out["baseline"]["custody_db_bytes"]) / real,
+            "prefect": (after_real["prefect_db_bytes"] - out["baseline"]["prefect_db_bytes"]) / real}
+        print(f"   open cases: {real} real runs suspended in {out['real_s']:.0f} s "
+              f"({out['real_cpu_s_per_case']:.2f} CPU-s each)", file=sys.stderr, flush=True)
+
+        # 2. constructed, up to each size
+        series = 410
+        for size in sizes:
+            have = _open(core)
+            add = size - have
+            row: dict[str, Any] = {"open": size, "constructed": add}
+            if add > 0:
+                row.update(_construct(core, port, add, series))
+                series += 1
+            time.sleep(5)
+            row.update(_measure(ws, proc, core, api, idle_cpu_s=60))
+            out["rows"].append(row)
+            print(f"   open cases: {size} open, memory {row['rss_bytes'] / 2**20:.0f} MiB in {row['processes']} processes, "
+                  f"UI list p50 {row['ui_list_ms']['paginate']['p50']:.0f} ms", file=sys.stderr, flush=True)
+        core.engine.dispose()
+    ws.stop(proc, timeout=120)
+    return out
+
+
+def _deployment_ready() -> bool:
+    from prefect.client.orchestration import get_client
+    try:
+        with get_client(sync_client=True) as client:
+            client.read_deployment_by_name("custody-case/case")
+        return True
+    except Exception:
+        return False
+
+
+def _wait(predicate, timeout: float, what: str, ws: Workspace) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise RuntimeError(f"timed out waiting for {what}; see {ws.home}")
+
+
+def _post_paced(port: int, count: int, series: int) -> dict[str, float]:
+    """Detainers one at a time through POST /events; case id -> when posted."""
+    posted = {}
+    at = now() - timedelta(hours=1)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+        for n in range(count):
+            started = time.monotonic()
+            response = client.post("/events", json=detainer_event(f"o{series}", n, at, series))
+            if response.status_code != 201:
+                raise RuntimeError(f"detainer refused: {response.status_code} {response.text[:300]}")
+            posted[response.json()["case_id"]] = time.time()
+            time.sleep(max(0.0, REAL_PACE_S - (time.monotonic() - started)))
+    return posted
+
+
+def _all_suspended(core, case_ids: list[str]) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with core.engine.connect() as conn:
+        runs = dict(conn.execute(select(t.case_runs.c.case_id, t.case_runs.c.flow_run_id)
+                                 .where(t.case_runs.c.case_id.in_(case_ids))).all())
+    if len(runs) < len(case_ids) or any(v is None for v in runs.values()):
+        return False
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(runs.values()))), limit=len(runs))
+    return len(found) == len(runs) and all(r.state and r.state.name == "Suspended" for r in found)
+
+
+def _acceptance_to_run(core, case_ids: list[str]) -> dict[str, Any]:
+    """From the detainer's acceptance (its inbox row) to its case run existing in
+    Prefect (the run's `created`), and to the run suspended and waiting."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with core.engine.connect() as conn:
+        accepted = dict(conn.execute(select(t.inbox.c.case_id, t.inbox.c.received_at).where(t.inbox.c.case_id.in_(case_ids))).all())
+        runs = dict(conn.execute(select(t.case_runs.c.flow_run_id, t.case_runs.c.case_id)
+                                 .where(t.case_runs.c.case_id.in_(case_ids))).all())
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(runs))), limit=len(runs))
+    to_run = [(r.created - accepted[runs[str(r.id)]]).total_seconds() * 1000 for r in found]
+    to_wait = [(r.state.timestamp - accepted[runs[str(r.id)]]).total_seconds() * 1000 for r in found]
+    return {"to_run_exists_ms": summary(to_run), "to_suspended_ms": summary(to_wait)}
+
+
+def _open(core) -> int:
+    from models.store import OPEN
+    with core.engine.connect() as conn:
+        return conn.execute(select(func.count()).where(t.cases.c.status.in_(OPEN))).scalar_one()
+
+
+def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
+    """`count` more open cases: real cases through POST /events (batches),
+    with runs constructed in Prefect as the flow leaves them (see the module's
+    docstring), recorded in step before the cases arrive so the bridge has
+    nothing to do for them."""
+    from tasks.runs import CASE_DEPLOYMENT, case_tag
+
+    at = now() - timedelta(hours=1)
+    year = core.policy.local(at - timedelta(minutes=30)).year
+    with core.engine.connect() as conn:
+        counter = conn.execute(select(t.counters.c.value).where(t.counters.c.name == f"case-{year}")).scalar_one_or_none() or 0
+    version = 2  # a case opened by a detainer has been written twice (inserted, then saved with its effects); checked below
+    case_ids = [f"{year}-{counter + n:05d}" for n in range(1, count + 1)]
+
+    started = time.monotonic()
+    run_ids = asyncio.run(_create_suspended_runs(CASE_DEPLOYMENT, case_tag, case_ids))
+    prefect_s = time.monotonic() - started
+    with core.engine.begin() as conn:
+        conn.execute(insert(t.case_runs), [{"case_id": c, "flow_run_id": r, "created_at": now(), "synced_version": version}
+                                           for c, r in zip(case_ids, run_ids)])
+
+    started = time.monotonic()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as client:
+        got = []
+        for first in range(0, count, 500):
+            events = [detainer_event(f"o{series}", n, at - timedelta(minutes=30), series) for n in range(first, min(count, first + 500))]
+            response = client.post("/events", json=events)
+            results = response.json()["results"]
+            if response.status_code != 200 or any(r["result"] != "accepted" for r in results):
+                raise RuntimeError(f"batch refused: {response.status_code} {results[:1]}")
+            got += [r["case_id"] for r in results]
+    intake_s = time.monotonic() - started
+    if got != case_ids:
+        raise RuntimeError("case ids were not the ones the constructed runs were made for (was something else writing?)")
+    with core.engine.connect() as conn:
+        lagging = conn.execute(select(func.count()).select_from(t.cases.join(t.case_runs, t.case_runs.c.case_id == t.cases.c.case_id))
+                               .where(t.case_runs.c.synced_version != t.cases.c.version, t.cases.c.case_id.in_(case_ids))).scalar_one()
+    if lagging:
+        raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
+    return {"prefect_construct_s": prefect_s, "custody_intake_s": intake_s}
+
+
+async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[str], concurrency: int = 4) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Suspended
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(deployment_name)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(case_id: str) -> str:
+            async with gate:
+                for attempt in range(20):  # a busy SQLite-backed server answers 503; the idempotency key makes retrying safe
+                    try:
+                        run = await client.create_flow_run_from_deployment(
+                            deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
+                            tags=[case_tag(case_id), "facility-RCJ"], idempotency_key=f"custody-case-{case_id}",
+                            state=Suspended(timeout_seconds=None, pause_key="waits-for-release-v2-0"))
+                        return str(run.id)
+                    except Exception:
+                        if attempt == 19:
+                            raise
+                        await asyncio.sleep(1 + attempt)
+        return list(await asyncio.gather(*(one(c) for c in case_ids)))
+
+
+# --- what is measured at each size ---------------------------------------------------------------------
+
+def _measure(ws: Workspace, proc: subprocess.Popen, core, api: str, idle_cpu_s: float = 0) -> dict[str, Any]:
+    rss, processes = tree_rss(proc.pid)
+    runs = [p for p in descendants(proc.pid) if b"prefect.engine" in _cmdline(p)]
+    run_rss = sum(rss_bytes(p) for p in runs)
+    found: dict[str, Any] = {"rss_bytes": rss, "processes": processes, "rss_steady_bytes": rss - run_rss,
+                             "flow_run_processes": len(runs),
+                             "custody_db_bytes": _dbstat_bytes(ws.database_url.removeprefix("sqlite:///")),
+                             "prefect_db_bytes": _dbstat_bytes(str(ws.home / "prefect" / "prefect.db")),
+                             "ui_list_ms": _ui_list(api), "reconcile_query_ms": _reconcile_query(core)}
+    if idle_cpu_s:
+        before = _tree_cpu(proc.pid)
+        time.sleep(idle_cpu_s)
+        found["idle_cpu_percent"] = (_tree_cpu(proc.pid) - before) / idle_cpu_s * 100
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _dbstat_bytes(path: str) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+        return int(conn.execute("SELECT sum(pgsize) FROM dbstat").fetchone()[0] or 0)
+
+
+UI_QUERIES = {
+    "paginate": ("/flow_runs/paginate", {"page": 1, "limit": 10, "sort": "START_TIME_DESC"}),
+    "paginate suspended": ("/flow_runs/paginate", {"page": 1, "limit": 10, "sort": "START_TIME_DESC",
+                                                   "flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}),
+    "count": ("/flow_runs/count", {}),
+}
+
+
+def _ui_list(api: str, repeats: int = 20) -> dict[str, Any]:
+    """What the UI's Runs page asks for: the first page of runs, newest first
+    (and the same filtered to suspended runs; and the count)."""
+    found = {}
+    with measured(), httpx.Client(base_url=api, timeout=120) as client:
+        for label, (path, body) in UI_QUERIES.items():
+            client.post(path, json=body).raise_for_status()  # warm
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                client.post(path, json=body).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+            found[label] = {"p50": percentile(times, 50), "p95": percentile(times, 95)}
+    return found
+
+
+def _reconcile_query(core, repeats: int = 10) -> float:
+    """The bridge's catch-up read (every 30 s): which cases lag their run."""
+    times = []
+    for _ in range(repeats):
+        with core.uow(read_only=True) as uow:
+            started = time.perf_counter()
+            uow.cases_out_of_sync()
+            times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 50)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used by a process, its live descendants and the children it reaped."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
+# --- the naive peer -------------------------------------------------------------------------------
+
+def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """A Prefect server, a serve process without a concurrency limit, and n
+    flow runs that each stay alive polling their case every 15 s."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Cancelled
+
+    from bench.population import waiting_cases
+
+    ws = spaces.new("open-naive", "sqlite")
+    core = ws.core()
+    case_ids = waiting_cases(core, "nv", 500, n)
+    prefect_port = free_port()
+    api = f"http://127.0.0.1:{prefect_port}/api"
+    env = ws.env(PREFECT_HOME=str(ws.home / "prefect"), PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                 PREFECT_RUNNER_POLL_FREQUENCY="3")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+                              env=env, cwd=ROOT, stdout=open(ws.home / "prefect-server.log", "w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    ws.children.append(server)
+    out: dict[str, Any] = {"runs": n}
+    try:
+        wait_http(f"{api}/health", timeout=180, token=None)
+        served = subprocess.Popen([sys.executable, "-m", "bench.naive"], env=env, cwd=ROOT,
+                                  stdout=open(ws.home / "naive-serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        ws.children.append(served)
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            def ready():
+                try:
+                    with get_client(sync_client=True) as client:
+                        return client.read_deployment_by_name("naive-case/naive")
+                except Exception:
+                    return None
+            _wait(ready, 180, "the naive deployment", ws)
+            deployment = ready()
+            time.sleep(10)
+            base = tree_rss(server.pid)[0] + tree_rss(served.pid)[0]
+            out["baseline_rss_bytes"] = base
+            before = _tree_cpu(served.pid) + _tree_cpu(server.pid)
+            time.sleep(30)
+            base_cpu = (_tree_cpu(served.pid) + _tree_cpu(server.pid) - before) / 30 * 100
+            out["baseline_idle_cpu_percent"] = base_cpu
+            cpu_before = _tree_cpu(served.pid)
+            started = time.monotonic()
+            with get_client(sync_client=True) as client:
+                for case_id in case_ids:
+                    client.create_flow_run_from_deployment(deployment.id, parameters={"case_id": case_id}, name=f"naive-{case_id}")
+
+            def all_running():
+                with get_client(sync_client=True) as client:
+                    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                        deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])), limit=n + 10)
+                return len(runs) == n and all(r.state and r.state.name == "Running" for r in runs)
+            _wait(all_running, 1800, f"{n} naive runs to be running", ws)
+            out["start_s"] = time.monotonic() - started
+            out["start_cpu_s_per_run"] = (_tree_cpu(served.pid) - cpu_before) / n
+            time.sleep(20)
+            rss, processes = tree_rss(served.pid)
+            rss += tree_rss(server.pid)[0]
+            out.update(rss_bytes=rss, processes=processes + 1, rss_per_run=(rss - base) / n)
+            before = _tree_cpu(served.pid) + _tree_cpu(server.pid)
+            time.sleep(60)
+            out["idle_cpu_percent"] = (_tree_cpu(served.pid) + _tree_cpu(server.pid) - before) / 60 * 100
+            out["ui_list_ms"] = _ui_list(api)
+            per_run_cpu = max(0.0, out["idle_cpu_percent"] - base_cpu) / n
+            out["extrapolated"] = [{"open": size, "rss_bytes": base + out["rss_per_run"] * size, "processes": size + 2,
+                                    "start_cpu_s": out["start_cpu_s_per_run"] * size,
+                                    "idle_cpu_percent": base_cpu + per_run_cpu * size} for size in sizes]
+            print(f"   naive: {n} live runs: {out['rss_per_run'] / 2**20:.0f} MiB and {out['start_cpu_s_per_run']:.1f} CPU-s each",
+                  file=sys.stderr, flush=True)
+            with get_client(sync_client=True) as client:
+                for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                        deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])), limit=n + 10):
+                    client.set_flow_run_state(run.id, Cancelled(), force=True)
+            time.sleep(5)
+    finally:
+        ws.stop_all()
+        core.engine.dispose()
+    return out

@@ -1,0 +1,465 @@
+"""bench/results/: README.md (the tables), results.json (every number), plots."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.common import fmt, write_json
+
+MiB = 2 ** 20
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(results, out)
+    slim = _without_raw(results)
+    write_json(out / "results.json", slim)
+    (out / "README.md").write_text(markdown(slim, plots))
+
+
+def _without_raw(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_raw(v) for k, v in value.items() if not k.startswith("raw_")}
+    if isinstance(value, list):
+        return [_without_raw(v) for v in value]
+    return value
+
+
+def _get(d: Any, *path: Any, default: Any = None) -> Any:
+    for key in path:
+        if isinstance(d, dict) and key in d:
+            d = d[key]
+        elif isinstance(d, list) and isinstance(key, int) and -len(d) <= key < len(d):
+            d = d[key]
+        else:
+            return default
+    return d
+
+
+def _ms(s: dict | None, key: str) -> str:
+    return fmt(_get(s, key), 2) if s and s.get("n") else "-"
+
+
+def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
+    m = r["machine"]
+    lines = [
+        "# custody benchmarks",
+        "",
+        "Every figure below was measured in one run of one command, each system beside its peer on the same machine,",
+        "one after the other (never at the same time). Regenerate with:",
+        "",
+        f"    {r['command']}",
+        "",
+        f"Run started {m.get('started_at')} on a shared development machine: other developers' test suites were running.",
+        "Absolute times move with that load; compare each figure with its peer from the same run. The noise probe",
+        "(one durable SQLite commit, and the load average, just before and after each benchmark) is in the last section.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| CPU | {m.get('cpu')} ({m.get('cores')} cores), {m.get('memory')} |",
+        f"| OS | {m.get('os')}, Linux {m.get('kernel')}; disk {m.get('disk')} |",
+        f"| software | Python {m.get('python')}, SQLite {m.get('sqlite')}, {m.get('postgresql', 'PostgreSQL: not run')}, "
+        f"Prefect {m.get('prefect')}, SQLAlchemy {m.get('sqlalchemy')}, APScheduler {m.get('apscheduler')}, psycopg {m.get('psycopg')} |",
+        f"| custody | commit {m.get('custody_commit')} |",
+        "",
+        "The processes whose timing is measured (`custody up` and the APScheduler peer alike) run at nice -10 so that",
+        "the figures describe the systems rather than their queue for a CPU on this shared machine; the set-up work",
+        "(writing the populations) does not. PostgreSQL is a private cluster (Debian's PostgreSQL, default settings:",
+        "fsync and synchronous_commit on) started and stopped by the command.",
+        "",
+    ]
+    if r.get("errors"):
+        lines += ["**Benchmarks that failed in this run:** " + ", ".join(sorted(r["errors"])) + " (tracebacks in results.json).", ""]
+    s = r["scenarios"]
+    lines += _summary(r)
+    if "precision" in s:
+        lines += _precision(s["precision"], plots)
+    if "restart" in s:
+        lines += _restart(s["restart"])
+    if "two_backstops" in s:
+        lines += _two(s["two_backstops"])
+    if "open_cases" in s:
+        lines += _open(s["open_cases"], plots)
+    if "intake" in s:
+        lines += _intake(s["intake"])
+    if "sweep" in s:
+        lines += _sweep(s["sweep"], plots)
+    lines += _growth(r)
+    lines += _noise(r)
+    return "\n".join(lines) + "\n"
+
+
+# --- sections ----------------------------------------------------------------------------------------
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    s = r["scenarios"]
+    rows = []
+    for kind in r["kinds"]:
+        p = _get(s, "precision", kind)
+        if p:
+            o, a = p["ours"], p["apscheduler"]
+            ok = o["missed"] == 0 and (o["record_ms"].get("p99") or 1e9) <= 2 and (o["record_ms"].get("max") or 1e9) <= 20
+            rows.append([f"Deadline precision ({kind}), lateness p99 / max", f"{_ms(o['record_ms'], 'p99')} / {_ms(o['record_ms'], 'max')} ms, "
+                         f"{o['missed']} missed", f"{_ms(a['record_ms'], 'p99')} / {_ms(a['record_ms'], 'max')} ms, {a['missed']} missed",
+                         "p99 ≤ 2 ms, max ≤ 20 ms, none missed", "yes" if ok else "**no**"])
+        rs = _get(s, "restart", kind)
+        if rs:
+            o, a = rs["ours"], rs["apscheduler_default"]
+            ok = _get(o, "after_start_ms", "within_1s") == rs["n"]
+            rows.append([f"Restart after 10 min down ({kind}), fired within 1 s of start",
+                         f"{_get(o, 'after_start_ms', 'within_1s', default=0)} of {rs['n']}",
+                         f"{_get(a, 'after_start_ms', 'n', default=0)} of {rs['n']} fired (default settings)",
+                         "all within 1 s", "yes" if ok else "**no**"])
+        tb = _get(s, "two_backstops", kind)
+        if tb:
+            o = tb["ours"]
+            ok = o["orders_per_case"] == {"1": tb["n"]} and o["outbox_rows_per_case"] == [3]
+            peer = tb.get("apscheduler_two_schedulers", {})
+            rows.append([f"Two backstops at once ({kind}), release orders per case", f"exactly 1 for {o['orders_per_case'].get('1', 0)} of {tb['n']}",
+                         f"jobs run twice: {peer.get('jobs_run_twice', '-')} of {tb['n']}", "each exactly once", "yes" if ok else "**no**"])
+        sw = _get(s, "sweep", kind, "rows", -1)
+        if sw:
+            ok = sw["pass"]["db_ms"] < 100
+            rows.append([f"Backstop sweep ({kind}), {sw['open']:,} open / {sw['due']:,} due, database time",
+                         f"{fmt(sw['pass']['db_ms'])} ms", "-", "< 100 ms", "yes" if ok else "**no**"])
+    oc = _get(s, "open_cases", "ours", "rows", -1)
+    if oc:
+        naive = _get(s, "open_cases", "naive", "extrapolated", -1, default={})
+        rows.append([f"{oc['open']:,} open cases, memory of the whole system", f"{oc['rss_bytes'] / MiB:,.0f} MiB in {oc['processes']} processes "
+                     f"({oc.get('flow_run_processes', 0)} of them interval flow runs)",
+                     f"{naive.get('rss_bytes', 0) / MiB:,.0f} MiB in {naive.get('processes', '-'):,} processes (extrapolated)" if naive else "-",
+                     "no process per case; 10,000 on 2 cores", "yes" if oc["processes"] < 10 else "**no**"])
+    if not rows:
+        return []
+    out = ["## Summary", "", "| benchmark | custody | peer | goal | met |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return out + [""]
+
+
+def _precision(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    out = ["## 1. Deadline precision", ""]
+    first = next(iter(p.values()))
+    out += [f"{first['n']:,} holds whose release-order times fall at random instants within the same {first['window_s']:.0f} s "
+            "(the same instants, relative to the window, for both systems). Lateness of each release order after its due time, "
+            "read from the database afterwards: the case's `release_ordered_at` (record) and the first of its outbox rows' "
+            "`created_at` (outbox). Ours is `custody up --no-prefect`, fed through its own POST /events; its backstop wakes at "
+            "the next due instant it reads. The peer is APScheduler with its SQLAlchemyJobStore in the same database, one date "
+            "job per release order running the same compare-and-set step for that case (`bench/aps_job.py`); its job start "
+            "(when APScheduler called the job) is shown too. *Durable* is when the order's transaction had committed "
+            "(fsync included): for ours the backstop's log line written just after the commit (millisecond resolution), "
+            "for the peer the job's return.", "",
+            "| database | system | orders | missed | record p50 | p99 | max | outbox p50 | p99 | max | durable p50 | p99 | max | job start p50 | p99 | max |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        for label, key in (("custody", "ours"), ("APScheduler 3", "apscheduler")):
+            x = v[key]
+            js, du = x.get("job_start_ms"), x.get("durable_ms")
+            out.append(f"| {kind} | {label} | {x['record_ms'].get('n', 0)} | {x['missed']} | {_ms(x['record_ms'], 'p50')} | "
+                       f"{_ms(x['record_ms'], 'p99')} | {_ms(x['record_ms'], 'max')} | {_ms(x['outbox_ms'], 'p50')} | "
+                       f"{_ms(x['outbox_ms'], 'p99')} | {_ms(x['outbox_ms'], 'max')} | {_ms(du, 'p50')} | {_ms(du, 'p99')} | {_ms(du, 'max')} | "
+                       f"{_ms(js, 'p50')} | {_ms(js, 'p99')} | {_ms(js, 'max')} |")
+    out += ["", "Times in milliseconds. Each release order is given once (" +
+            ", ".join(f"{kind}: custody {v['ours']['orders_per_case']}, APScheduler {v['apscheduler']['orders_per_case']}" for kind, v in p.items())
+            + " release orders per case → number of cases).", ""]
+    if "precision" in plots:
+        out += [f"![lateness of release orders]({plots['precision']})", ""]
+    return out
+
+
+def _restart(p: dict[str, Any]) -> list[str]:
+    first = next(iter(p.values()))
+    out = ["## 2. Restart after an outage", "",
+           f"Both systems stopped for {first['outage_s'] / 60:.0f} minutes across {first['n']} due times, then started. Nobody "
+           "waits ten minutes: the due times are placed in the past, spread evenly over the ten minutes before the start, and "
+           "the holds (and the peer's jobs) are written as they would have been before the outage, with the clock set a "
+           "minute before the first due time (the peer's jobs are stored by a paused scheduler that is then shut down). At "
+           "start-up that is exactly what a ten-minute outage leaves in the database. \"After start\" counts from launching "
+           "the process (`custody up`, or the scheduler's process) to each release order's record.", "",
+           "| database | system | fired | within 1 s of start | after start p50 | max | lateness after due time max |",
+           "|---|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        for label, key in (("custody", "ours"), ("APScheduler 3, default settings (misfire_grace_time 1 s)", "apscheduler_default"),
+                           ("APScheduler 3, misfire_grace_time=None", "apscheduler_no_misfire_limit")):
+            x = v.get(key)
+            if not x:
+                continue
+            a = x.get("after_start_ms", {})
+            out.append(f"| {kind} | {label} | {x['record_ms'].get('n', 0)} of {x['cases']} | {a.get('within_1s', 0)} | "
+                       f"{fmt(a.get('p50'))} ms | {fmt(a.get('max'))} ms | {fmt(_get(x, 'record_ms', 'max'), 0)} ms |")
+    return out + [""]
+
+
+def _two(p: dict[str, Any]) -> list[str]:
+    first = next(iter(p.values()))
+    out = ["## 3. Two backstops at once", "",
+           f"{first['n']:,} holds due within {first['window_s']:.0f} s, two `custody up --no-prefect` processes on the same database "
+           "(two machines in a real deployment). Each release order must be given exactly once, with its three outbox rows. "
+           "The peer cannot share a job store: two APScheduler processes on one store (jobs stored beforehand) each run the "
+           "jobs; the job's own compare-and-set keeps the orders single, but the job runs twice.", "",
+           "| database | system | release orders per case | outbox rows per case | orders by each process | lateness p50 | p99 | max | missed |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        o = v["ours"]
+        out.append(f"| {kind} | custody ×2 | {o['orders_per_case']} | {o['outbox_rows_per_case']} | {o.get('orders_by_process')} | "
+                   f"{_ms(o['record_ms'], 'p50')} | {_ms(o['record_ms'], 'p99')} | {_ms(o['record_ms'], 'max')} | {o['missed']} |")
+        a = v.get("apscheduler_two_schedulers")
+        if a:
+            out.append(f"| {kind} | APScheduler ×2 | {a['orders_per_case']} | {a['outbox_rows_per_case']} | job runs {a.get('job_runs_by_process')}, "
+                       f"{a.get('jobs_run_twice')} jobs ran twice | {_ms(a['record_ms'], 'p50')} | {_ms(a['record_ms'], 'p99')} | "
+                       f"{_ms(a['record_ms'], 'max')} | {a['missed']} |")
+    return out + ["", "Release orders per case → number of cases; times in milliseconds.", ""]
+
+
+def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    o, n = p.get("ours", {}), p.get("naive", {})
+    out = ["## 4. Open cases", ""]
+    rows = o.get("rows", [])
+    if o:
+        from bench.open_cases import REAL_PACE_S, WHAT_IS_REAL
+        out += [WHAT_IS_REAL, ""]
+        atr = o.get("acceptance_to_run", {})
+        cpu = o.get("real_cpu_s_per_case")
+        out += [f"**Real path**, {o['real_cases']} cases (a detainer every {REAL_PACE_S} s through POST /events): all runs "
+                f"suspended {fmt(o.get('real_s'))} s after the first post; **{fmt(cpu, 2)} CPU-seconds per case run** (the whole "
+                f"system: mostly the run's own Python process starting), so 10,000 real runs would take "
+                f"{fmt(cpu * 10000 / 3600 if cpu else None)} CPU-hours to start ({fmt(cpu * 10000 / 3600 / 2 if cpu else None)} h "
+                f"on these 2 cores), once, as cases arrive; afterwards they cost nothing while suspended.", "",
+                f"**From a detainer's acceptance to its case run existing in Prefect**: p50 "
+                f"{fmt(_get(atr, 'to_run_exists_ms', 'p50'))} ms, p95 {fmt(_get(atr, 'to_run_exists_ms', 'p95'))} ms "
+                f"(the bridge creates it after the commit); to the run started, suspended and waiting: p50 "
+                f"{fmt(_sec(_get(atr, 'to_suspended_ms', 'p50')))} s, p95 {fmt(_sec(_get(atr, 'to_suspended_ms', 'p95')))} s "
+                "(the serve process polls for runs every 3 s, then starts a Python process per run).", ""]
+        per_case = [f"Prefect database **{fmt(_get(o, 'bytes_per_case_real', 'prefect'), 0)} B** per real run (its states, task "
+                    "runs, logs, events and timeline artifact)"]
+        if len(rows) >= 2 and rows[-1]["open"] > rows[0]["open"]:
+            a, b = rows[0], rows[-1]
+            grown = (b["custody_db_bytes"] - a["custody_db_bytes"]) / (b["open"] - a["open"])
+            per_run = (b["prefect_db_bytes"] - a["prefect_db_bytes"]) / (b["open"] - a["open"])
+            per_case = [f"custody database **{fmt(grown, 0)} B** per open case (from {a['open']:,} to {b['open']:,} real cases: "
+                        "the case, its detainer, booking, inbox event, audit entries and notices)"] + per_case + [
+                        f"{fmt(per_run, 0)} B per constructed run"]
+        out += ["**Bytes per open case** (tables and indexes, SQLite `dbstat`): " + "; ".join(per_case) + ".", ""]
+    out += ["| system | open cases | memory (RSS, whole system) | of which flow-run processes | processes | idle CPU | custody DB | Prefect DB | time to create | UI run list p50 / p95 | suspended-runs list p50 / p95 | run count p50 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    base = o.get("baseline")
+    if base:
+        out.append(_open_row("custody (empty)", 0, base, None))
+    for row in rows:
+        created = (f"cases {fmt(row.get('custody_intake_s'))} s (real, batches of 500) + runs {fmt(row.get('prefect_construct_s'))} s "
+                   "(constructed)") if row.get("constructed") else "-"
+        out.append(_open_row("custody", row["open"], row, created))
+    if n:
+        out.append(f"| naive (measured) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | - | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
+                   f"{fmt(n.get('start_s'))} s ({fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s per run) | "
+                   f"{fmt(_get(n, 'ui_list_ms', 'paginate', 'p50'))} / {fmt(_get(n, 'ui_list_ms', 'paginate', 'p95'))} ms | - | - |")
+        for e in n.get("extrapolated", []):
+            out.append(f"| naive (extrapolated) | {e['open']:,} | {e['rss_bytes'] / MiB:,.0f} MiB | - | {e['processes']:,} | {fmt(e['idle_cpu_percent'])} % | - | - | "
+                       f"{fmt(e['start_cpu_s'] / 3600, 2)} CPU-hours to start | - | - | - |")
+        out += ["", f"The naive design: one flow run per case that stays alive, polling its case every 15 s; measured at {n['runs']} "
+                f"live runs ({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each; "
+                f"idle CPU {fmt(n.get('baseline_idle_cpu_percent'))} % before the runs), extrapolated linearly. This machine has 2 cores "
+                "and 24 GiB: 1,000 of them do not fit."]
+    out += ["", "Idle CPU is the whole system over a minute with nothing arriving. In ours it is mostly the three interval "
+            "deployments `custody up` serves (backstop, reconcile and relay, each a new flow-run process every minute, about "
+            "2 CPU-s each on this machine) and the Prefect server handling them; it does not depend on the number of waiting "
+            "cases. The \"flow-run processes\" column is those interval runs alive at the moment of the reading.", ""]
+    if "open" in plots:
+        out += [f"![memory by open cases]({plots['open']})", ""]
+    return out
+
+
+def _sec(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _open_row(label: str, size: int, row: dict, created: str | None) -> str:
+    ui = row.get("ui_list_ms", {})
+    steady = row.get("rss_steady_bytes")
+    runs = "-" if steady is None else f"{(row['rss_bytes'] - steady) / MiB:,.0f} MiB ({row.get('flow_run_processes', 0)})"
+    return (f"| {label} | {size:,} | {row['rss_bytes'] / MiB:,.0f} MiB | {runs} | {row['processes']} | "
+            f"{fmt(row.get('idle_cpu_percent'))} % | {row['custody_db_bytes'] / MiB:,.1f} MiB | {row['prefect_db_bytes'] / MiB:,.1f} MiB | "
+            f"{created or '-'} | {fmt(_get(ui, 'paginate', 'p50'))} / {fmt(_get(ui, 'paginate', 'p95'))} ms | "
+            f"{fmt(_get(ui, 'paginate suspended', 'p50'))} / {fmt(_get(ui, 'paginate suspended', 'p95'))} ms | {fmt(_get(ui, 'count', 'p50'))} ms |")
+
+
+def _intake(p: dict[str, Any]) -> list[str]:
+    out = ["## 5. Intake", "",
+           "Events accepted per second through POST /events of `custody up --no-prefect`, durable before the answer "
+           "(SQLite WAL with synchronous=FULL; PostgreSQL defaults). Each case is two events (the detainer, then the release "
+           "authorisation, which starts the hold and writes its notices). Single: one event per request, one sender, or four "
+           "at once. Batched: arrays, decided event by event, one commit per request. Measured with 1,000 and 10,000 cases "
+           "already open. The time from a detainer's acceptance to its case run in Prefect is in section 4.", "",
+           "| database | open before | single, 1 sender | single, 4 senders | batched | request p50 (single, 1 sender) |",
+           "|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        for row in v["rows"]:
+            batch_key = next(k for k in row if k.startswith("batches"))
+            out.append(f"| {kind} | {row['background_open']:,} | {fmt(row['single, 1 client']['events_per_s'])} /s | "
+                       f"{fmt(row['single, 4 clients']['events_per_s'])} /s | {fmt(row[batch_key]['events_per_s'])} /s ({batch_key}) | "
+                       f"{fmt(_get(row, 'single, 1 client', 'request_ms', 'p50'))} ms |")
+    return out + [""]
+
+
+def _sweep(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
+    out = ["## 6. Backstop: one sweep", "",
+           "One pass of the deadline backstop over many open cases, the same due cases each time (so the work is constant and "
+           "the waiting grows). The open cases are 10 % held (release order hours away) and 90 % waiting for release; the due "
+           "cases and one template of each kind go through the intake, the rest are copies of the template's rows (renamed, "
+           "audit chain recomputed), which the intake would take many minutes to write. Database time is the time inside "
+           "the driver (statements, fetching their rows, commits with their fsync), summed over the pass; the pass is the "
+           "product's `sweep()` in-process on a fresh copy of the database (PostgreSQL: analysed and its tables loaded "
+           "into its cache, as a running server has them); the command is `custody sweep --json` in a new process on "
+           "another copy (Python start-up and imports included).", "",
+           "| database | open | due | database time | statements | commits | pass | command | due query alone | next-due query alone |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        for row in v["rows"]:
+            q = row.get("queries_ms", {})
+            out.append(f"| {kind} | {row['open']:,} | {row['due']:,} | **{fmt(row['pass']['db_ms'])} ms** | {row['pass']['statements']} | "
+                       f"{row['pass']['commits']} | {fmt(row['pass']['wall_ms'])} ms | {fmt(_get(row, 'cli', 'wall_ms'))} ms | "
+                       f"{fmt(q.get('due query'), 2)} ms | {fmt(q.get('next-due query'), 2)} ms |")
+    out += ["", "Where the database time goes in the largest pass:", ""]
+    for kind, v in p.items():
+        last = v["rows"][-1]
+        parts = ", ".join(f"{k} {fmt(ms)} ms ×{last['pass']['by_kind_count'].get(k, 0)}"
+                          for k, ms in sorted(last["pass"]["by_kind_ms"].items(), key=lambda kv: -kv[1]))
+        out.append(f"- {kind}: {parts}")
+        for label, plan in last.get("plan", {}).items():
+            out.append(f"  - {label} plan: `{plan}`")
+    out.append("")
+    if "sweep" in plots:
+        out += [f"![sweep database time by open cases]({plots['sweep']})", ""]
+    return out
+
+
+def _growth(r: dict[str, Any]) -> list[str]:
+    s = r["scenarios"]
+    rows = []
+
+    def add(label, a, b, size_a, size_b, unit=""):
+        if a is None or b is None:
+            return
+        ratio = b / a if a else float("inf")
+        scale = size_b / size_a
+        verdict = ("flat" if ratio < 1.5 else "linear" if ratio <= scale * 1.3 else "**faster than linear**")
+        rows.append(f"| {label} | {fmt(a, 2)}{unit} | {fmt(b, 2)}{unit} | ×{ratio:.2f} | {verdict} |")
+
+    for kind in r["kinds"]:
+        sw = _get(s, "sweep", kind, "rows", default=[])
+        by_open = {row["open"]: row for row in sw}
+        if 1000 in by_open and 10000 in by_open:
+            a, b = by_open[1000], by_open[10000]
+            add(f"sweep database time, {a['due']:,} due ({kind})", a["pass"]["db_ms"], b["pass"]["db_ms"], 1000, 10000, " ms")
+            add(f"due query ({kind})", a["queries_ms"]["due query"], b["queries_ms"]["due query"], 1000, 10000, " ms")
+            add(f"next-due query ({kind})", a["queries_ms"]["next-due query"], b["queries_ms"]["next-due query"], 1000, 10000, " ms")
+            add(f"custody database size ({kind})", a["db_bytes"] / MiB, b["db_bytes"] / MiB, 1000, 10000, " MiB")
+        if 100000 in by_open and 1000 in by_open:
+            add(f"sweep database time, 1,000 → 100,000 open ({kind})", by_open[1000]["pass"]["db_ms"], by_open[100000]["pass"]["db_ms"],
+                1000, 100000, " ms")
+        it = _get(s, "intake", kind, "rows", default=[])
+        if len(it) >= 2:
+            add(f"intake, ms per event, single sender ({kind})", 1000 / it[0]["single, 1 client"]["events_per_s"],
+                1000 / it[1]["single, 1 client"]["events_per_s"], it[0]["background_open"], it[1]["background_open"], " ms")
+    oc = {row["open"]: row for row in _get(s, "open_cases", "ours", "rows", default=[])}
+    if len(oc) >= 2:
+        (sa, a), (sb, b) = sorted(oc.items())[:2]
+        add("whole-system memory (custody up + Prefect), long-lived processes", a.get("rss_steady_bytes", a["rss_bytes"]) / MiB,
+            b.get("rss_steady_bytes", b["rss_bytes"]) / MiB, sa, sb, " MiB")
+        add("Prefect UI run list, p50", a["ui_list_ms"]["paginate"]["p50"], b["ui_list_ms"]["paginate"]["p50"], sa, sb, " ms")
+        add("Prefect suspended-runs list, p50", a["ui_list_ms"]["paginate suspended"]["p50"], b["ui_list_ms"]["paginate suspended"]["p50"], sa, sb, " ms")
+        add("Prefect run count, p50", a["ui_list_ms"]["count"]["p50"], b["ui_list_ms"]["count"]["p50"], sa, sb, " ms")
+        add("Prefect database size", a["prefect_db_bytes"] / MiB, b["prefect_db_bytes"] / MiB, sa, sb, " MiB")
+        add("custody database size", a["custody_db_bytes"] / MiB, b["custody_db_bytes"] / MiB, sa, sb, " MiB")
+        add("bridge's catch-up query (every 30 s)", a["reconcile_query_ms"], b["reconcile_query_ms"], sa, sb, " ms")
+        add("idle CPU of the whole system", a.get("idle_cpu_percent"), b.get("idle_cpu_percent"), sa, sb, " %")
+    if not rows:
+        return []
+    return ["## 7. How each cost grows with waiting cases (1,000 → 10,000 open)", "",
+            "Ratio of the figure at the larger population to the smaller (×10 cases is linear; under ×1.5 is flat). "
+            "Single measurements on a shared machine: a ratio within ±30 % of the verdict's boundary is noise.", "",
+            "| cost | smaller | larger | ratio | grows |", "|---|---|---|---|---|"] + rows + [""]
+
+
+def _noise(r: dict[str, Any]) -> list[str]:
+    out = ["## Noise", "", "One durable SQLite commit on this disk, and the 1-minute load average (2 cores), just before and after each "
+           "benchmark. Before each one the command waited (up to a limit) for the load to fall below "
+           f"{r.get('quiet_load', '-')}:", "",
+           "| benchmark | waited for a quieter machine | took | commit p50 / p99 before | after | load before | after |",
+           "|---|---|---|---|---|---|---|"]
+    for name, n in r.get("noise", {}).items():
+        b, a = n["before"], n["after"]
+        out.append(f"| {name} | {n.get('waited_for_quiet_s', 0) / 60:.1f} min | {n['seconds'] / 60:.1f} min | "
+                   f"{fmt(b['commit_ms_p50'], 2)} / {fmt(b['commit_ms_p99'], 2)} ms | "
+                   f"{fmt(a['commit_ms_p50'], 2)} / {fmt(a['commit_ms_p99'], 2)} ms | {b['load1']:.1f} | {a['load1']:.1f} |")
+    return out + [""]
+
+
+# --- plots -----------------------------------------------------------------------------------------
+
+def _plots(r: dict[str, Any], out: Path) -> dict[str, str]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    made = {}
+    s = r["scenarios"]
+    if "precision" in s:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for kind, v in s["precision"].items():
+            for label, key, style in (("custody", "ours", "-"), ("APScheduler 3", "apscheduler", "--")):
+                raw = sorted(v[key].get("raw_record_ms", []))
+                if raw:
+                    ax.plot([max(x, 0.01) for x in raw], [(i + 1) / len(raw) for i in range(len(raw))], style, label=f"{label} ({kind})")
+        ax.set_xscale("log")
+        ax.set_xlabel("lateness of the release order after its due time (ms, log scale)")
+        ax.set_ylabel("fraction of release orders")
+        ax.axvline(2, color="grey", linewidth=0.8)
+        ax.axvline(20, color="grey", linewidth=0.8)
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "precision.png", dpi=110)
+        plt.close(fig)
+        made["precision"] = "precision.png"
+    if "sweep" in s:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for kind, v in s["sweep"].items():
+            xs = [row["open"] for row in v["rows"]]
+            ax.plot(xs, [row["pass"]["db_ms"] for row in v["rows"]], "o-", label=f"database time ({kind})")
+            ax.plot(xs, [row["queries_ms"]["due query"] + row["queries_ms"]["next-due query"] for row in v["rows"]], "s--",
+                    label=f"the two reads of each pass ({kind})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("open cases (the same cases due each time)")
+        ax.set_ylabel("ms")
+        ax.axhline(100, color="grey", linewidth=0.8)
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "sweep.png", dpi=110)
+        plt.close(fig)
+        made["sweep"] = "sweep.png"
+    o, n = _get(s, "open_cases", "ours"), _get(s, "open_cases", "naive")
+    if o and o.get("rows"):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot([row["open"] for row in o["rows"]], [row["rss_bytes"] / MiB for row in o["rows"]], "o-", label="custody (measured)")
+        if n:
+            ax.plot([n["runs"]], [n["rss_bytes"] / MiB], "s", label="naive: live run per case (measured)")
+            ex = n.get("extrapolated", [])
+            ax.plot([n["runs"]] + [e["open"] for e in ex], [n["rss_bytes"] / MiB] + [e["rss_bytes"] / MiB for e in ex], "--",
+                    label="naive (extrapolated)")
+        ax.axhline(24 * 1024, color="grey", linewidth=0.8)
+        ax.text(60, 24 * 1024 * 1.1, "this machine's memory", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("open cases, each with its Prefect run")
+        ax.set_ylabel("memory of the whole system (MiB)")
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "open_cases.png", dpi=110)
+        plt.close(fig)
+        made["open"] = "open_cases.png"
+    return made

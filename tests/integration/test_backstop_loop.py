@@ -1,0 +1,98 @@
+"""The backstop loop of `custody up`, one pass at a time, on a real database,
+with clocks that move while a pass runs."""
+import time
+from datetime import timedelta
+
+from sqlalchemy import event, select
+
+from custody.loops import HORIZON, PREPARE, Backstop
+from models import schema as t
+from models.clock import FixedClock
+from models.handlers import Core, Sender, ingest
+from tests.builders import detainer_event, policy, release_event, utc
+
+T0 = utc(2026, 3, 1, 12)
+ORDER = T0 + timedelta(hours=46)  # the first release order: 2 h before the 48 h deadline
+
+
+def holds(make_core, clock, *offsets):
+    """Holds whose release orders fall at ORDER + each offset."""
+    core = make_core(policy(mode="detainer", reminder_marks=["1h"]))  # first due: the release order
+    clock.set(T0 + timedelta(minutes=1))
+    for n, offset in enumerate(offsets):
+        ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=2), a_number=f"A00000000{n}"), Sender("test"))
+        assert ingest(core, release_event(f"r{n}", f"B{n}", T0 + offset), Sender("test")).outcome.startswith("hold_started")
+    return core
+
+
+def ordered_at(core):
+    with core.engine.connect() as conn:
+        return dict(conn.execute(select(t.cases.c.case_id, t.cases.c.release_ordered_at)).all())
+
+
+class RealTimeClock:
+    """Real time, starting from a chosen instant."""
+
+    def __init__(self, start):
+        self.start, self.began = start, time.monotonic()
+
+    def now(self):
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
+
+
+def test_a_release_order_falling_due_during_a_pass_is_given_by_the_next_pass_without_a_pause(make_core, clock):
+    core = holds(make_core, clock, timedelta(0), timedelta(milliseconds=2))
+    moving = FixedClock(ORDER)
+    event.listen(core.engine, "commit", lambda conn: moving.advance(timedelta(milliseconds=10)))  # each write takes 10 ms
+    backstop = Backstop(Core(core.engine, core.policy, moving))
+
+    wait = backstop.one_pass()  # lists what is due at ORDER: only the first case
+
+    assert [a.case_id for a in backstop.last_report.actions] == ["2026-00001"]
+    assert wait == timedelta(0)  # the second fell due at +2 ms, while the pass was writing
+    backstop.one_pass()
+    assert [a.case_id for a in backstop.last_report.actions] == ["2026-00002"]
+    assert all(at is not None for at in ordered_at(core).values())
+
+
+def test_woken_just_before_a_due_instant_the_backstop_decides_at_the_instant_never_before(make_core, clock):
+    core = holds(make_core, clock, timedelta(0))
+    backstop = Backstop(Core(core.engine, core.policy, FixedClock(ORDER - timedelta(seconds=5))))
+    assert backstop.one_pass() == timedelta(seconds=5) - PREPARE  # wakes a little before the instant
+    backstop.core = Core(core.engine, core.policy, RealTimeClock(ORDER - PREPARE / 2))
+
+    backstop.one_pass()
+
+    assert backstop.last_report.started_at == ORDER  # listed ahead, decided at the instant
+    assert [a.action for a in backstop.last_report.actions][0] == "release_ordered"
+    assert ordered_at(core)["2026-00001"] >= ORDER
+
+
+def test_a_clock_that_has_not_reached_the_instant_gets_no_order(make_core, clock):
+    core = holds(make_core, clock, timedelta(0))
+    stuck = FixedClock(ORDER - timedelta(seconds=5))
+    backstop = Backstop(Core(core.engine, core.policy, stuck))
+    backstop.one_pass()
+    stuck.set(ORDER - PREPARE / 2)
+
+    backstop.one_pass()
+
+    assert backstop.last_report.actions == []
+    assert ordered_at(core)["2026-00001"] is None
+
+
+def test_orders_falling_due_moments_apart_are_each_decided_at_their_instant_and_committed_together(make_core, clock):
+    apart = HORIZON / 2
+    core = holds(make_core, clock, timedelta(0), apart)
+    backstop = Backstop(Core(core.engine, core.policy, FixedClock(ORDER - timedelta(seconds=5))))
+    backstop.one_pass()
+    commits = []
+    event.listen(core.engine, "commit", lambda conn: commits.append(1))
+    backstop.core = Core(core.engine, core.policy, RealTimeClock(ORDER - PREPARE / 2))
+
+    backstop.one_pass()
+
+    assert [a.case_id for a in backstop.last_report.actions if a.action == "release_ordered"] == ["2026-00001", "2026-00002"]
+    assert len(commits) == 1
+    at = ordered_at(core)
+    assert at["2026-00001"] >= ORDER and at["2026-00002"] >= ORDER + apart  # each at its own instant, never before

@@ -1,0 +1,45 @@
+"""The custody board (republished every minute, every version kept by
+Prefect) lists the holds that need attention first and is bounded; the cases
+waiting for release are counted, not listed."""
+from datetime import timedelta
+
+import models.store as store
+from models.handlers import Sender, ingest
+from models.views import open_cases
+from tasks.artifacts import board_description
+from tests.builders import detainer_event, policy, release_event, utc
+
+T0 = utc(2026, 3, 1, 12)
+
+
+def jail(make_core, clock, waiting=4, held=3):
+    core = make_core(policy(mode="detainer"))
+    clock.set(T0 + timedelta(hours=2))
+    for n in range(waiting + held):
+        ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=5), a_number=f"A{n:09d}"), Sender("test"))
+    for n in range(held):  # released later and later: their deadlines come in this order
+        ingest(core, release_event(f"r{n}", f"B{n}", T0 + timedelta(minutes=10 * (held - n))), Sender("test"))
+    return core
+
+
+def test_the_board_shows_the_soonest_deadlines_first_and_counts_the_rest(make_core, clock):
+    core = jail(make_core, clock)
+    with core.uow(read_only=True) as uow:
+        views = open_cases(uow, core.policy, clock.now(), limit=2)
+        counts = uow.open_counts()
+
+    assert [v["booking_number"] for v in views] == ["B2", "B1"]  # the two soonest deadlines
+    assert counts == {"held": 3, "awaiting_release": 4}
+    assert board_description(views, counts, clock.now().isoformat(), core.policy).startswith(
+        "Open cases, soonest deadline first: the 2 soonest of 7 (4 awaiting release, 3 held)")
+
+
+def test_without_a_limit_every_open_case_is_listed_those_without_a_clock_last(make_core, clock, monkeypatch):
+    monkeypatch.setattr(store, "IN_CHUNK", 2)  # notices are looked up a few cases at a time
+    core = jail(make_core, clock)
+    with core.uow(read_only=True) as uow:
+        views = open_cases(uow, core.policy, clock.now())
+
+    assert [v["booking_number"] for v in views][:3] == ["B2", "B1", "B0"]
+    assert {v["booking_number"] for v in views[3:]} == {"B3", "B4", "B5", "B6"}
+    assert all("hold-started" in v["unacknowledged_ice_notices"] for v in views[:3])  # found across chunks

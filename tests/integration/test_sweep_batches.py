@@ -1,0 +1,92 @@
+"""The sweep writes due cases in batches: one transaction (one durable commit)
+for many release orders, each still given exactly once."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+import models.handlers as handlers
+from models import schema as t
+from models.handlers import Sender, SweepReport, advance_cases, due_cases, ingest, sweep
+from models.store import ConcurrentUpdate, SqlUnitOfWork
+from tests.builders import detainer_event, policy, release_event, utc
+
+T0 = utc(2026, 3, 1, 12)
+CASES = 120
+
+
+@pytest.fixture
+def due_core(make_core, clock, monkeypatch):
+    """CASES holds whose release orders are all due (T0 + 46 h has passed)."""
+    monkeypatch.setattr(handlers, "SWEEP_BATCH", 50)
+    core = make_core(policy(mode="detainer", reminder_marks=["1h"]))
+    clock.set(T0 + timedelta(minutes=1))
+    for n in range(CASES):
+        ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=2), a_number=f"A{n:09d}"), Sender("test"))
+        assert ingest(core, release_event(f"r{n}", f"B{n}", T0), Sender("test")).outcome.startswith("hold_started")
+    clock.set(T0 + timedelta(hours=46, minutes=1))
+    return core
+
+
+def counted_commits(engine) -> list[int]:
+    commits = [0]
+
+    @event.listens_for(engine, "commit")
+    def count(_conn):
+        commits[0] += 1
+    return commits
+
+
+def orders_and_rows(core):
+    with core.engine.connect() as conn:
+        orders = conn.execute(select(func.count()).where(t.audit.c.action == "release_ordered")).scalar_one()
+        rows = conn.execute(select(func.count()).where(t.outbox.c.kind == "release-order")).scalar_one()
+        versions = dict(conn.execute(select(t.cases.c.case_id, t.cases.c.version)).all())
+    return orders, rows, versions
+
+
+def test_due_release_orders_are_committed_a_batch_at_a_time(due_core):
+    commits = counted_commits(due_core.engine)
+
+    report = sweep(due_core)
+
+    assert commits[0] == 3  # 120 cases, 50 per transaction
+    assert sum(a.action == "release_ordered" for a in report.actions) == CASES
+    orders, rows, _ = orders_and_rows(due_core)
+    assert (orders, rows) == (CASES, CASES * 3)
+    with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
+        assert uow.audit_broken_links() == []  # the hash chains were extended in order
+
+
+def test_a_sweep_over_a_due_list_another_sweep_has_done_writes_nothing(due_core):
+    due = due_cases(due_core, due_core.clock.now())
+    advance_cases(due_core, due, "first", SweepReport(due_core.clock.now()))
+    before = orders_and_rows(due_core)
+    commits = counted_commits(due_core.engine)
+
+    second = SweepReport(due_core.clock.now())
+    advance_cases(due_core, due, "second", second)
+
+    assert second.actions == [] and second.examined == CASES
+    assert orders_and_rows(due_core) == before  # no order, no row, and no version moved
+    assert commits[0] == 3  # three empty transactions
+
+
+def test_a_batch_that_loses_a_race_is_decided_again_from_a_fresh_read(due_core, monkeypatch):
+    save = SqlUnitOfWork.cases_save
+    raced = []
+
+    def lose_the_first_race(self, changes, policy):
+        if not raced:
+            raced.append(len(changes))
+            raise ConcurrentUpdate(changes[0][0].case_id)
+        return save(self, changes, policy)
+    monkeypatch.setattr(SqlUnitOfWork, "cases_save", lose_the_first_race)
+
+    report = sweep(due_core)
+
+    assert raced == [50]
+    assert sum(a.action == "release_ordered" for a in report.actions) == CASES
+    orders, rows, versions = orders_and_rows(due_core)
+    assert (orders, rows) == (CASES, CASES * 3)
+    assert set(versions.values()) == {4}  # written twice at opening, once for the hold, once for the order: once each
