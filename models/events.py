@@ -79,6 +79,22 @@ def _in_range(value: datetime) -> datetime:
     return utc
 
 
+# A date of birth before 1900 is a typing error (nobody held today was born
+# then), and one after today is one too. "Today" is the latest calendar date
+# anywhere on Earth (UTC+14), so no sender's own today is ever refused.
+EARLIEST_BIRTH = date(1900, 1, 1)
+BIRTH_TOLERANCE = timedelta(hours=14)
+
+
+def _plausible_birth(value: date, info: ValidationInfo) -> date:
+    if value < EARLIEST_BIRTH:
+        raise ValueError(f"is before {EARLIEST_BIRTH.isoformat()}: a date of birth that early is a typing error")
+    now = (info.context or {}).get("now")
+    if now is not None and value > (now + BIRTH_TOLERANCE).date():
+        raise ValueError("is in the future")
+    return value
+
+
 def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
     value = _in_range(value)
     now = (info.context or {}).get("now")
@@ -108,6 +124,7 @@ def _calendar_date(value: Any) -> Any:
 DateTimeText = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 Instant = Annotated[DateTimeText, AfterValidator(_not_in_future)]
 CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
+BirthDate = Annotated[CalendarDate, AfterValidator(_plausible_birth)]
 
 
 class _Strict(BaseModel):
@@ -121,7 +138,7 @@ class Warrant(_Strict):
 
 class Subject(_Strict):
     name: Text
-    dob: CalendarDate
+    dob: BirthDate
     identity_verified: StrictBool
 
 

@@ -72,3 +72,23 @@ def test_a_made_up_field_is_named_quoted_so_the_reason_still_reads_field_colon_p
     raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
     raw["subject"][key] = 1
     assert field_of(raw) == (f"subject.{named}", "is not a field of this event type")
+
+
+@pytest.mark.parametrize("dob,message", [
+    ("2026-03-13", "is in the future"),
+    ("2099-01-01", "is in the future"),
+    ("1899-12-31", "is before 1900-01-01: a date of birth that early is a typing error"),
+    ("0001-01-01", "is before 1900-01-01: a date of birth that early is a typing error"),
+])
+def test_a_date_of_birth_in_the_future_or_before_1900_is_refused_naming_the_field(dob, message):
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw["subject"]["dob"] = dob
+    assert field_of(raw) == ("subject.dob", message)
+
+
+@pytest.mark.parametrize("dob", ["1900-01-01", "1990-01-02", "2026-03-11", "2026-03-12"])
+def test_a_plausible_date_of_birth_is_accepted(dob):
+    # 2026-03-12 is already today in UTC+14 while it is 2026-03-11 12:00 UTC.
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw["subject"]["dob"] = dob
+    assert parse_event(raw, NOW).subject.dob.isoformat() == dob
