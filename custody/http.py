@@ -3,17 +3,17 @@ bearer token per sending system."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
 from custody.encoding import NotUtf8, utf8_text
-from models.events import Event
+from models.event_schema import event_json_schema
 from models.handlers import Core, ingest, ingest_many
 
 MAX_BODY_BYTES = 1_048_576
@@ -55,13 +55,14 @@ RESULTS = {"type": "object", "properties": {"results": {"type": "array", "items"
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
 
-def openapi_schema(app: FastAPI) -> dict[str, Any]:
+def openapi_schema(app: FastAPI, now: datetime) -> dict[str, Any]:
     """The contract of interface.md as OpenAPI: the event union is generated from
-    the same pydantic models that validate requests, so the two cannot drift."""
+    the same pydantic models that validate requests, so the two cannot drift; its
+    time bounds are those intake applies at `now`."""
     schema = get_openapi(title="custody event intake", version="1", routes=app.routes,
                          description="Events from the jail system, ICE, officers and staff. Every request needs "
                                      "`Authorization: Bearer TOKEN`; a token may send only its own event types.")
-    event = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
+    event = event_json_schema(now, ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(event.pop("$defs", {}))
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
@@ -135,7 +136,7 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi():
-        return openapi_schema(app)
+        return openapi_schema(app, core.clock.now())
 
     # /health needs a token like everything else: the policy it names is not for
     # strangers, and a liveness probe has its answer without one (a 401 comes

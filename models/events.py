@@ -22,7 +22,6 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -45,8 +44,18 @@ def _plain_text(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(max_length=200), AfterValidator(_plain_text)]
-LongText = Annotated[str, Field(max_length=2000), AfterValidator(_plain_text)]
+# _plain_text's rule as a pattern for the published schema, so that a generated
+# "valid" text is one intake accepts (and an accepted one always matches): any
+# whitespace (str.isspace, spelt out so that every regex engine reads it alike)
+# around a core that starts and ends with neither whitespace nor a control
+# character and holds no control character.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROLS = r"\x00-\x1f\x7f"
+TEXT_PATTERN = rf"^[{_SPACE}]*[^{_SPACE}{_CONTROLS}](?:[^{_CONTROLS}]*[^{_SPACE}{_CONTROLS}])?[{_SPACE}]*$"
+
+Text = Annotated[str, Field(max_length=200, json_schema_extra={"pattern": TEXT_PATTERN}), AfterValidator(_plain_text)]
+LongText = Annotated[str, Field(max_length=2000, json_schema_extra={"pattern": TEXT_PATTERN}),
+                     AfterValidator(_plain_text)]
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}", re.ASCII)
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=f"^{IDENTIFIER.pattern}$")]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
@@ -121,10 +130,15 @@ def _calendar_date(value: Any) -> Any:
     return value
 
 
+# The published schema (models/event_schema.py) writes a pattern for these
+# bounds, as of the time it is served, where a field's schema carries this key.
+BOUNDS = "x-custody-bounds"
+
 DateTimeText = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
-Instant = Annotated[DateTimeText, AfterValidator(_not_in_future)]
+Instant = Annotated[DateTimeText, AfterValidator(_not_in_future), Field(json_schema_extra={BOUNDS: "past-instant"})]
+InstantInRange = Annotated[DateTimeText, AfterValidator(_in_range), Field(json_schema_extra={BOUNDS: "instant"})]
 CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
-BirthDate = Annotated[CalendarDate, AfterValidator(_plausible_birth)]
+BirthDate = Annotated[CalendarDate, AfterValidator(_plausible_birth), Field(json_schema_extra={BOUNDS: "birth-date"})]
 
 
 class _Strict(BaseModel):
@@ -191,12 +205,7 @@ class DetainerCopyServed(_Event):
 
 class ReleaseScheduled(_Event):
     type: Literal["release.scheduled"]
-    expected_release_at: DateTimeText
-
-    @field_validator("expected_release_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return _in_range(value)
+    expected_release_at: InstantInRange
 
 
 class ReleaseAuthorized(_Event):

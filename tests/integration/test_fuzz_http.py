@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.databases import ON_POSTGRES
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, changed_anything, reasons, serving, write_senders
 from tests.integration.helpers import snapshot
 
@@ -69,5 +68,6 @@ def test_every_request_is_accepted_or_refused_with_a_reason_and_nothing_changes_
     if label == "POST /events":
         # The generator reached both sides of the validation (else it tested little).
         assert seen["refused"] > 0, seen
-        if not ON_POSTGRES:  # on PostgreSQL every generated valid event was refused in CI: see issue #5's note
-            assert mode is GenerationMode.NEGATIVE or seen["accepted"] > 0, seen
+        # Positive events are generated from the schema the endpoint serves, whose
+        # patterns are intake's own rules (models/event_schema.py): some must pass.
+        assert mode is GenerationMode.NEGATIVE or seen["accepted"] > 0, seen
