@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from models.db import make_engine
-from tests.builders import detainer_event, iso, release_event, service_event
+from tests.builders import (copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event,
+                            service_event, transfer_event)
 from tests.databases import database_url
 from tests.integration.cli import custody, custody_json
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, custody_up, reasons, settled, write_senders
@@ -218,3 +219,47 @@ def test_events_about_an_unknown_booking_are_kept_without_opening_a_case(system)
 @pytest.mark.parametrize("booking", ["", " B-1", "B 1", "B-1'; DROP TABLE cases;--", "../../etc/passwd", "x" * 129, 12345])
 def test_a_malformed_booking_number_is_refused(system, booking):
     refused(system, 422, "booking_number", body={**release_event("mb-1", "B", now()), "booking_number": booking})
+
+
+# --- NUL characters ------------------------------------------------------------------------------
+
+def _string_paths(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _string_paths(value, (*path, key))
+    elif isinstance(node, str) and path[-1] != "type":
+        yield path
+
+
+def _nul_cases():
+    t = datetime(2026, 3, 11, 12, tzinfo=timezone.utc)
+    events = [detainer_event("n-1", "N-1", t, a_number="A100000011"), copy_event("n-2", "N-2", t),
+              lift_event("n-3", "N-3", t), transfer_event("n-4", "N-4", t), released_event("n-5", "N-5", t),
+              service_event("n-6", "N-6", t), scheduled_event("n-7", "N-7", t, t + timedelta(days=1))]
+    return [(e["type"], p) for e in events for p in _string_paths(e)]
+
+
+@pytest.mark.parametrize("kind, path", _nul_cases(), ids=lambda v: v if isinstance(v, str) else ".".join(v))
+def test_a_nul_character_in_any_field_is_refused_naming_the_field_on_every_database(system, kind, path):
+    # PostgreSQL text cannot hold U+0000 at all (SQLite can): a NUL must be a
+    # 422 naming its field on both, never a 500 from the database.
+    t = now() - timedelta(minutes=5)
+    build = {"detainer.received": lambda: detainer_event("nul-1", "NUL-1", t, a_number="A100000012"),
+             "detainer.copy_served": lambda: copy_event("nul-1", "NUL-1", t),
+             "detainer.lifted": lambda: lift_event("nul-1", "NUL-1", t),
+             "custody.transferred": lambda: transfer_event("nul-1", "NUL-1", t),
+             "inmate.released": lambda: released_event("nul-1", "NUL-1", t),
+             "warrant.served": lambda: service_event("nul-1", "NUL-1", t),
+             "release.scheduled": lambda: scheduled_event("nul-1", "NUL-1", t, t + timedelta(days=1))}[kind]
+    event = build()
+    node = event
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = node[path[-1]][:2] + "\u0000" + node[path[-1]][2:]
+    refused(system, 422, ".".join(path), body=event)
+
+
+def test_a_nul_character_in_a_field_name_is_refused_naming_it(system):
+    event = {**release_event("nul-2", "NUL-2", now()), "reas\u0000on": "bond_posted"}
+    response = refused(system, 422, '"reas\\u0000on"', body=event)
+    assert "\u0000" not in response.text
