@@ -13,7 +13,7 @@ from custody.config import ConfigError, Settings
 from custody.encoding import json_lines
 from custody.wiring import build_core
 from models.clock import iso_z
-from models.db import DatabaseError
+from models.db import DatabaseBusy, DatabaseError
 from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
 from models.policy import PolicyError
 from models.roster import RosterError
@@ -71,7 +71,10 @@ def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
             except (ValueError, RecursionError):
                 result = IngestResult(None, "rejected", "not valid JSON")
             else:
-                result = ingest(core, raw, sender)
+                try:
+                    result = ingest(core, raw, sender)
+                except DatabaseBusy as exc:  # nothing stored: running the same file again is safe
+                    result = IngestResult(None, "rejected", f"database: {exc}; run the file again")
         rejected += result.result == "rejected"
         if result.result == "accepted" and result.case_id:
             touched.append(result.case_id)

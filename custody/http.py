@@ -13,11 +13,18 @@ from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
 from custody.encoding import NotUtf8, utf8_text
+from models.db import DatabaseBusy
 from models.event_schema import event_json_schema
 from models.handlers import Core, ingest, ingest_many
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1000
+RETRY_AFTER_SECONDS = 2  # a busy database (another writer's lock) is a matter of moments
+
+
+def _busy() -> JSONResponse:
+    return _error(503, "database", "busy with another writer; nothing was stored: send the same request again",
+                  **{"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _error(status: int, field: str, message: str, **headers: str) -> JSONResponse:
@@ -83,6 +90,9 @@ def openapi_schema(app: FastAPI, now: datetime) -> dict[str, Any]:
         "415": {"description": "the body is not declared as application/json (UTF-8), or is compressed", **json_of(ERROR)},
         "422": {"description": "rejected: the reason names the field (for an array: every event was rejected)",
                 **json_of({"oneOf": [RESULT, RESULTS]})},
+        "503": {"description": "the database is busy with another writer: nothing was stored; send the same "
+                               "request again after Retry-After seconds",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **json_of(ERROR)},
     }
     health = schema["paths"]["/health"]["get"]
     health["responses"]["401"] = {"description": "no token or a wrong one", **json_of(ERROR)}
@@ -174,9 +184,15 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 return _error(400, "body", "an empty array holds no events")
             if len(data) > MAX_BATCH:
                 return _error(413, "body", f"more than {MAX_BATCH} events in one request")
-            results = [r.as_dict() for r in await run_in_threadpool(ingest_many, core, data, sender)]
+            try:
+                results = [r.as_dict() for r in await run_in_threadpool(ingest_many, core, data, sender)]
+            except DatabaseBusy:
+                return _busy()
             return JSONResponse({"results": results}, status_code=_batch_status(results))
-        result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
+        try:
+            result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
+        except DatabaseBusy:
+            return _busy()
         return JSONResponse(result, status_code=_status_for(result))
 
     return app

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_MIGRATIONS = 0x0C057003  # PostgreSQL advisory lock space (see models/store.py for the others)
@@ -24,12 +25,44 @@ class DatabaseError(RuntimeError):
     pass
 
 
-def make_engine(url: str) -> Engine:
+class DatabaseBusy(RuntimeError):
+    """Another writer held a lock this write needed for longer than the wait
+    allows (or kept winning the race): the transaction was rolled back and
+    nothing of it is stored; the same request may simply be sent again."""
+
+
+# SQLSTATEs of PostgreSQL's lock conflicts: lock_not_available (lock_timeout or
+# NOWAIT), deadlock_detected and serialization_failure (both: decide again).
+_PG_LOCK_WAIT, _PG_RETRY = {"55P03"}, {"40P01", "40001"}
+
+
+def contention(exc: BaseException) -> str | None:
+    """"wait" when a lock wait ran out, "retry" when the database chose this
+    transaction as the loser of a conflict, None for any other error."""
+    if not isinstance(exc, OperationalError):
+        return None
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in _PG_LOCK_WAIT:
+        return "wait"
+    if code in _PG_RETRY:
+        return "retry"
+    message = str(exc.orig).lower()
+    if code is None and ("database is locked" in message or "database table is locked" in message
+                         or "database is busy" in message):
+        return "wait"
+    return None
+
+
+def make_engine(url: str, lock_timeout: float | None = None) -> Engine:
+    """lock_timeout: seconds a write waits for another writer's lock before it
+    gives up (DatabaseBusy at intake). SQLite waits 30 s unless told; PostgreSQL
+    waits as long as it takes unless told."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, poolclass=None)
+        wait = 30.0 if lock_timeout is None else lock_timeout
+        engine = create_engine(url, connect_args={"timeout": wait}, poolclass=None)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record):
@@ -38,7 +71,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")  # an accepted event survives power loss
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -57,6 +90,8 @@ def make_engine(url: str) -> Engine:
         # Instants are timestamptz; a UTC session makes any text the database must
         # read as an instant (an old row, a hand-typed query) mean UTC, as on SQLite.
         connect_args["options"] = "-c timezone=UTC"
+        if lock_timeout is not None:
+            connect_args["options"] += f" -c lock_timeout={max(1, int(lock_timeout * 1000))}"
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 

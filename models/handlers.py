@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.case import Case
 from models.clock import Clock, iso_z
+from models.db import DatabaseBusy, contention
 from models.domain import Detainer, Notice, Service, Status, Transition
 from models.events import IDENTIFIER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
@@ -91,7 +92,20 @@ def ingest(core: Core, raw: Any, sender: Sender) -> IngestResult:
             return IngestResult(prepared.event.event_id, "rejected", str(exc))
         except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
             continue
-    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+        except OperationalError as exc:
+            _retry_or_busy(exc)
+    raise DatabaseBusy(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+
+
+def _retry_or_busy(exc: OperationalError) -> None:
+    """A lock conflict the database resolved against this transaction (rolled
+    back: nothing stored) is tried again; a lock wait that ran out is the
+    caller's to retry later (DatabaseBusy); any other error is not contention."""
+    kind = contention(exc)
+    if kind == "wait":
+        raise DatabaseBusy("the database is busy with another writer; nothing was stored") from exc
+    if kind is None:
+        raise exc
 
 
 def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResult]:
@@ -116,10 +130,10 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
                     staged[i] = _store_in_savepoint(uow, core, prepared, now)
                 uow.commit()
             break
-        except OperationalError:
-            continue
+        except OperationalError as exc:
+            _retry_or_busy(exc)
     else:
-        raise RuntimeError(f"a batch of {len(raws)} events could not be stored after {RETRIES} attempts under contention")
+        raise DatabaseBusy(f"a batch of {len(raws)} events could not be stored after {RETRIES} attempts under contention")
     for i, result in staged.items():
         results[i] = result
     _tell(core, staged.values())
@@ -138,7 +152,7 @@ def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", n
             return IngestResult(prepared.event.event_id, "rejected", str(exc))
         except (ConcurrentUpdate, IntegrityError, _StoredMeanwhile):
             savepoint.rollback()  # another writer got there first: decide again on what it wrote
-    raise RuntimeError(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
+    raise DatabaseBusy(f"event {prepared.event.event_id}: could not be stored after {RETRIES} attempts under contention")
 
 
 @dataclass(frozen=True)
