@@ -130,7 +130,12 @@ class Relay:
                 continue
             with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
                 try:
-                    ok = bool(server.notify(body=row["body"], title=row["subject"],
+                    # The bodies are plain text (models/notices.py). Said so, Apprise
+                    # keeps their lines and escapes them for channels that speak HTML
+                    # or Markdown; unsaid, an e-mail took the text for HTML: its plain
+                    # part ran the lines together and its HTML part carried any markup
+                    # a sender put in a name or a note.
+                    ok = bool(server.notify(body=row["body"], title=row["subject"], body_format=apprise.NotifyFormat.TEXT,
                                             notify_type=NOTIFY_TYPE.get(row["urgency"], apprise.NotifyType.INFO)))
                     error = None if ok else (captured.getvalue().strip() or "the channel reported failure")
                 except Exception as exc:  # a broken plugin must not stop the relay

@@ -65,6 +65,25 @@ def test_each_group_gets_its_messages_with_only_the_personal_data_it_needs(core,
     assert any(h.get("Authorization", "").startswith("Basic") for h in web.headers)  # but it was used
 
 
+def test_the_release_desks_mail_keeps_every_line_of_the_body_and_no_markup(core, clock, receivers):
+    # The plain-text part once read "Case ..., facility RCJ. Person: ... Status: ...",
+    # one run-on line, because Apprise took the body for HTML.
+    web, mail, path = receivers
+    t0 = held_case(core, clock, name="Jo <b>Bold</b> & *Star*")
+    clock.set(t0 + 46 * H)
+    assert "release_ordered" in [a.action for a in sweep(core).actions]
+    Relay(core, Recipients(path, respect_rate_limits=False), "r1").pass_once()
+    [row] = [r for r in rows(core.engine, t.outbox) if r["recipient_group"] == "release-desk" and r["kind"] == "release-order"]
+    [(_, message)] = [(rcpts, m) for rcpts, m in mail.messages if "RELEASE ORDER" in str(m["subject"])]
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    received = plain.get_content().replace("\r\n", "\n").rstrip("\n").split("\n")
+    assert received == row["body"].split("\n") and len(received) >= 4, received
+    assert "Person: Jo <b>Bold</b> & *Star*." in received  # the name as sent, not read as markup
+    html = message.get_body(preferencelist=("html",))
+    assert html is None or "<b>Bold" not in html.get_content()
+
+
 def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_ordered_on_time_meanwhile(core, clock, receivers):
     web, mail, path = receivers
     relay = Relay(core, Recipients(path, respect_rate_limits=False), "r1")
