@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from models.policy import Policy
 from models.views import format_local
-from tasks.artifacts import publish_timeline
+from tasks.artifacts import literal, publish_timeline
 from tasks.case_tasks import mark_synced, parse_instant, read_case, record_service
 from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
 
@@ -48,18 +48,22 @@ class WarrantServiceForm(RunInput):
 
 
 def form_description(view: dict[str, Any], refusal: str | None, policy: Policy) -> str:
+    """The form's Markdown. Every value is shown as literal text: a refusal
+    quotes what the officer typed (and intake's patterns, full of `*`, `[`, `_`),
+    which the UI would otherwise render as emphasis, links, images or HTML."""
+    md = literal
     lines = [
-        f"## Serve the ICE warrant: case {view['case_id']}",
+        f"## Serve the ICE warrant: case {md(view['case_id'])}",
         "",
-        f"* **Booking number:** {view['booking_number']} (facility {view['facility']})",
-        f"* **Warrant:** {view['warrant_form'] or '-'} {view['warrant_number'] or '(none on file)'}",
-        f"* **T0 (release authorised):** {format_local(view['t0'], policy)}",
-        f"* **Hold deadline:** {format_local(view['deadline_at'], policy)} ({view['deadline_at']})",
+        f"* **Booking number:** {md(view['booking_number'])} (facility {md(view['facility'])})",
+        f"* **Warrant:** {md(view['warrant_form'] or '-')} {md(view['warrant_number'] or '(none on file)')}",
+        f"* **T0 (release authorised):** {md(format_local(view['t0'], policy))}",
+        f"* **Hold deadline:** {md(format_local(view['deadline_at'], policy))} ({md(view['deadline_at'] or '-')})",
         "",
         "Serve only inside the jail. Do not ask about birthplace, citizenship or immigration status.",
     ]
     if refusal:
-        lines += ["", f"**The last report was refused:** {refusal}. Please correct it and submit again."]
+        lines += ["", f"**The last report was refused:** {md(refusal)}. Please correct it and submit again."]
     return "\n".join(lines)
 
 
