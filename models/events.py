@@ -63,12 +63,16 @@ Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][
 
 def _a_number(value: str) -> str:
     digits = re.sub(r"[\s-]", "", value.strip().upper()).removeprefix("A")
-    if not re.fullmatch(r"\d{8,9}", digits):
-        raise ValueError("an A-number is 8 or 9 digits, optionally written with a leading 'A'")
+    # ASCII digits only: "A١٢٣٤٥٦٧٨٩" was accepted and kept as written, a
+    # different key from A123456789 for the same person (rule 11: one case each).
+    if not re.fullmatch(r"[0-9]{8,9}", digits):
+        raise ValueError("an A-number is 8 or 9 digits (0-9), optionally written with a leading 'A'")
     return "A" + digits.zfill(9)
 
 
-ANumber = Annotated[str, Field(max_length=20), AfterValidator(_a_number)]
+# _a_number's rule as a pattern for the published schema: spaces and dashes anywhere.
+A_NUMBER_PATTERN = rf"^[\-{_SPACE}]*[Aa]?(?:[\-{_SPACE}]*[0-9]){{8,9}}[\-{_SPACE}]*$"
+ANumber = Annotated[str, Field(max_length=20, json_schema_extra={"pattern": A_NUMBER_PATTERN}), AfterValidator(_a_number)]
 
 
 # No fact of a case happened before 1970; a release expected after 9000 is a

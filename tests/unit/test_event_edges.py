@@ -92,3 +92,11 @@ def test_a_plausible_date_of_birth_is_accepted(dob):
     raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
     raw["subject"]["dob"] = dob
     assert parse_event(raw, NOW).subject.dob.isoformat() == dob
+
+
+@pytest.mark.parametrize("a_number", ["A\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", "A\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"])
+def test_an_a_number_in_other_digits_is_refused_not_kept_as_another_person(a_number):
+    # Once accepted and stored as written: a different key from A123456789.
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw["detainer"]["a_number"] = a_number
+    assert field_of(raw)[0] == "detainer.a_number"

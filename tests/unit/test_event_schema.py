@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from models.event_schema import event_json_schema, years
-from models.events import TEXT_PATTERN, BirthDate, Instant, InstantInRange, _plain_text
+from models.events import A_NUMBER_PATTERN, TEXT_PATTERN, BirthDate, Instant, InstantInRange, _a_number, _plain_text
 from tests.builders import utc
 
 NOW = utc(2026, 3, 11, 12)
@@ -46,6 +46,14 @@ def matchers(pattern: str):
 def text_accepted(value: str) -> bool:
     try:
         _plain_text(value)
+        return True
+    except ValueError:
+        return False
+
+
+def a_number_accepted(value: str) -> bool:
+    try:
+        _a_number(value)
         return True
     except ValueError:
         return False
@@ -119,3 +127,20 @@ def test_a_birth_date_is_accepted_exactly_when_the_schema_admits_it_and_it_is_no
     admitted = by_python(day.isoformat())
     assert admitted == by_rust(day.isoformat())
     assert accepted(TypeAdapter(BirthDate), day.isoformat()) == (admitted and day <= date(2026, 3, 12))
+
+
+def test_the_a_number_pattern_is_the_a_number_rule_for_every_character_in_every_position():
+    assert property_schema("DetainerDocument", "a_number")["pattern"] == A_NUMBER_PATTERN
+    by_python, by_rust = matchers(A_NUMBER_PATTERN)
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        c = chr(code)
+        for value in (c + "12345678", "A" + c + "12345678", "A1234" + c + "5678", "12345678" + c, c * 2 + "123456789"):
+            assert by_python(value) == by_rust(value) == a_number_accepted(value), (hex(code), value)
+
+
+@given(st.text(alphabet="Aa0123456789- \t\u3000\u0661x", max_size=14))
+def test_the_a_number_pattern_is_the_a_number_rule_for_any_text(value):
+    by_python, by_rust = matchers(A_NUMBER_PATTERN)
+    assert by_python(value) == by_rust(value) == a_number_accepted(value)
