@@ -86,7 +86,7 @@ def case_flow(case_id: str) -> str:
     while True:
         view = read_case(case_id)
         publish_timeline(case_id)
-        mark_synced(case_id, view["version"])
+        mark_synced(case_id, view["version"], view["mirror_digest"])
         status = view["status"]
         if status in TERMINAL:
             cancelled = cancel_scheduled_for_case(case_id)
