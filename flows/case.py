@@ -95,7 +95,10 @@ def case_flow(case_id: str) -> str:
         for step, at in view["hold_steps"]:
             schedule_hold_step(case_id, step, parse_instant(at), view["facility"])
 
-        key = f"{WAIT_KEY.get(status, 'waits')}-v{view['version']}-{attempt}"
+        # The wait is named by what the run mirrors, not by the case's version: the
+        # sync lets the version move on without waking the run (tasks/sync.py),
+        # and a resume with the officer's form must find the very wait it answers.
+        key = f"{WAIT_KEY.get(status, 'waits')}-{view['mirror_digest'][:16]}-{attempt}"
         attempt += 1
         if attempt > MAX_WAKES_PER_EXECUTION:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Scheduled
 
@@ -72,13 +72,24 @@ def wake_case_run(flow_run_id: str) -> str:
         if state in (StateType.CRASHED, StateType.FAILED):
             client.set_flow_run_state(run.id, Scheduled(), force=True)
             return "restarted"
-        if state in (StateType.PENDING, StateType.RUNNING) and run.state.timestamp is not None:
-            if datetime.now(timezone.utc) - run.state.timestamp > stale_claim():
-                client.set_flow_run_state(run.id, Scheduled(), force=True)
-                log.warning("case run %s was %s since %s: its process is gone; rescheduled", run.name,
-                            state.value.lower(), run.state.timestamp)
-                return "reclaimed"
+        if is_stale_claim(run):
+            client.set_flow_run_state(run.id, Scheduled(), force=True)
+            log.warning("case run %s was %s since %s: its process is gone; rescheduled", run.name,
+                        state.value.lower(), run.state.timestamp)
+            return "reclaimed"
         return f"left {state.value.lower() if state else 'unknown'}"
+
+
+def is_stale_claim(run: FlowRun) -> bool:
+    """Pending or Running for longer than any live case run takes: its process is gone."""
+    state = run.state.type if run.state else None
+    return (state in (StateType.PENDING, StateType.RUNNING) and run.state.timestamp is not None
+            and datetime.now(timezone.utc) - run.state.timestamp > stale_claim())
+
+
+def read_case_run(flow_run_id: str) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(flow_run_id))
 
 
 def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str) -> str:

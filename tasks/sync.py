@@ -9,15 +9,20 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import StateType
 
 from models.handlers import Core
-from tasks.runs import cancel_scheduled_for_case, create_case_run, run_state, wake_case_run
+from models.mirror import mirror_digest
+from tasks.artifacts import publish_timeline_for_run
+from tasks.runs import cancel_scheduled_for_case, create_case_run, read_case_run, wake_case_run
 
 log = logging.getLogger("custody.sync")
-OPEN = {"awaiting_release", "release_authorized", "held", "release_ordered"}
 
 
 def sync_case(core: Core, case_id: str) -> str:
-    """Create the case's run if it has none; wake it if it has not seen the
-    latest version of the case. Safe to call from anywhere, any number of times."""
+    """Create the case's run if it has none; bring it in line with the latest
+    version of the case. Safe to call from anywhere, any number of times.
+
+    A run is a new process each time it is woken, so it is woken only when
+    something it mirrors changed (models/mirror.py); otherwise the sync marks
+    it in step and refreshes its timeline through the API."""
     with core.uow(read_only=True) as uow:
         case = uow.case_get(case_id)
         run = uow.case_run_get(case_id)
@@ -36,12 +41,22 @@ def sync_case(core: Core, case_id: str) -> str:
             # The hold has ended: its future steps go now, not when the case run
             # next gets a slot on a busy runner (they would run for nothing).
             cancel_scheduled_for_case(case_id)
-        state = run_state(run["flow_run_id"])
+        state = read_case_run(run["flow_run_id"]).state_type
         if state in (StateType.COMPLETED, StateType.CANCELLED) and not case.is_open:
             with core.uow() as uow:
                 uow.case_run_synced(case_id, case.version)  # nothing left to mirror
                 uow.commit()
             return "finished"
+        digest = mirror_digest(case, core.policy)
+        if case.is_open and run["mirror_digest"] == digest and state is StateType.PAUSED:
+            # The run waits on exactly what the case still says: only the timeline moved.
+            publish_timeline_for_run(core, case_id, run["flow_run_id"])
+            with core.uow() as uow:
+                unchanged = uow.case_run_synced_unchanged(case_id, case.version, run["synced_version"], digest)
+                uow.commit()
+            if unchanged:
+                return "in step (nothing it mirrors changed)"
+            # The run wrote since we read it (it was woken meanwhile): decide as for any lagging run.
         # A waiting run is woken; a crashed or failed one is restarted, even for a
         # case that has ended, so that its run ends with the case and says how.
         return wake_case_run(run["flow_run_id"])

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from custody.config import Settings
-from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event
+from tests.builders import (copy_event, detainer_event, lift_event, release_event, released_event, scheduled_event, service_event,
+                            transfer_event)
 from tests.databases import database_url, prefect_database_url, prefect_server_uses
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
@@ -134,6 +135,12 @@ def waiting_for_form(live, case_id, attempt=None):
     keyset = run.state.state_details.run_input_keyset
     if attempt is not None and not keyset["response"].endswith(f"-{attempt}-response"):
         return None
+    # The run is Suspended before it saves the form's schema and then its description
+    # (prefect/flow_runs.py): until both are there, a resume is refused ("schema not found").
+    try:
+        description(run.id, keyset)
+    except Exception:
+        return None
     return run, keyset
 
 
@@ -177,6 +184,56 @@ def test_one_run_per_case_named_and_tagged_at_creation(live):
     assert create_case_run(case_id, "RCJ") == str(run.id)  # the idempotency key returns the same run
     time.sleep(3)
     assert [r.name for r in runs_tagged(case_id)] == [f"case-{case_id}"]
+
+
+def executions(run_id) -> int:
+    """How many times the run has entered Running: each one a new process."""
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        return sum(1 for state in client.read_flow_run_states(run_id) if state.type.value == "RUNNING")
+
+
+def timeline_of(case_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"case-{case_id.lower()}-timeline"])),
+                                      sort=ArtifactSort.CREATED_DESC, limit=1)
+        return found[0] if found else None
+
+
+def in_step_and_waiting(live, case_id):
+    run = run_of(live, case_id)
+    synced = db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0]
+    return run is not None and run.state.name == "Suspended" and synced >= view_version(live, case_id) and run
+
+
+def test_a_run_wakes_only_when_what_it_mirrors_changes(live):
+    t = now()
+    case_id = case_id_of(ingest(live, detainer_event("m-d1", "PM-1", t - timedelta(hours=2), a_number="A300000010"))[0])
+    run = wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the run to wait for the release", live["home"])
+    started = executions(run.id)
+    assert started >= 1
+
+    # A copy served and an expected release: the case's version moves, nothing the run waits on does.
+    version = view_version(live, case_id)
+    ingest(live, copy_event("m-c1", "PM-1", now()), scheduled_event("m-s1", "PM-1", now(), now() + timedelta(days=3)))
+    assert view_version(live, case_id) >= version + 2
+    wait_for(lambda: in_step_and_waiting(live, case_id), 30, "the run to be marked in step", live["home"])
+    # The timeline still follows the case, published by the sync itself.
+    wait_for(lambda: (a := timeline_of(case_id)) and "detainer.copy\\_served" in a.data and "release.scheduled" in a.data,
+             30, "the fresh timeline", live["home"])
+    assert timeline_of(case_id).flow_run_id == run.id
+    time.sleep(3)  # a woken run would be Scheduled or Running by now
+    assert run_of(live, case_id).state.name == "Suspended" and executions(run.id) == started
+
+    # The release authorisation changes the status: the run is woken (for the officer's form).
+    ingest(live, release_event("m-r1", "PM-1", now()))
+    wait_for(lambda: in_step_and_waiting(live, case_id) and executions(run.id) > started, 60, "the run to wake and wait again",
+             live["home"])
+    woken = executions(run.id)
+    assert woken > started
 
 
 def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(live):
