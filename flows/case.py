@@ -112,6 +112,10 @@ def case_flow(case_id: str) -> str:
                 # This wait was woken without a form (the case moved on): re-read.
                 logger.warning("case %s: wait %s ended without a form (%s)", case_id, key, exc.error_count())
                 continue
+            except RuntimeError:
+                if ended_meanwhile(case_id):
+                    continue
+                raise
             if not form.served_inside_facility:
                 refusal = "served_inside_facility: a warrant may be served only inside this jail"
                 continue
@@ -121,4 +125,16 @@ def case_flow(case_id: str) -> str:
                 logger.warning("case %s: service refused: %s", case_id, refusal)
             continue
         logger.info("case %s is %s: waiting for %s", case_id, status, WAITING_FOR.get(status, "a change"))
-        suspend_flow_run(key=key, timeout=None)
+        try:
+            suspend_flow_run(key=key, timeout=None)
+        except RuntimeError:
+            if ended_meanwhile(case_id):
+                continue
+            raise
+
+
+def ended_meanwhile(case_id: str) -> bool:
+    """The server refused to suspend this run. The sync ends the run of an ended
+    case itself (tasks/sync.py), and a Completed run cannot pause: if the case
+    ended after this run read it, the run re-reads and ends with the case."""
+    return read_case(case_id)["status"] in TERMINAL

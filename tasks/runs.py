@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.states import Cancelled, Scheduled
+from prefect.states import Cancelled, Completed, Scheduled
 
 CASE_DEPLOYMENT = "custody-case/case"
 HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"
@@ -87,9 +87,26 @@ def is_stale_claim(run: FlowRun) -> bool:
             and datetime.now(timezone.utc) - run.state.timestamp > stale_claim())
 
 
+# A case run in one of these states runs no code now: nothing of it can race
+# with the sync. (Running and Pending runs have a process, or are about to.)
+IDLE = {StateType.PAUSED, StateType.SCHEDULED, StateType.CRASHED, StateType.FAILED}
+
+
 def read_case_run(flow_run_id: str) -> FlowRun:
     with get_client(sync_client=True) as client:
         return client.read_flow_run(UUID(flow_run_id))
+
+
+def end_case_run(flow_run_id: str, outcome: str) -> bool:
+    """End the run of an ended case as the flow itself would (Completed, with
+    the outcome the flow returns as its message), without starting it. Not
+    forced: a run that a runner has just started goes on, re-reads the ended
+    case and completes by itself; its later suspend, if it read the case
+    before it ended, is refused by the server (a Completed run cannot pause),
+    so it stays Completed. True if the run is now Completed."""
+    with get_client(sync_client=True) as client:
+        result = client.set_flow_run_state(UUID(flow_run_id), Completed(message=outcome))
+        return result.status is SetStateStatus.ACCEPT and result.state is not None and result.state.type is StateType.COMPLETED
 
 
 def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str) -> str:

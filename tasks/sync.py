@@ -11,7 +11,8 @@ from prefect.client.schemas.objects import StateType
 from models.handlers import Core
 from models.mirror import mirror_digest
 from tasks.artifacts import publish_timeline_for_run
-from tasks.runs import cancel_scheduled_for_case, create_case_run, read_case_run, wake_case_run
+from tasks.runs import (IDLE, cancel_scheduled_for_case, create_case_run, end_case_run, is_stale_claim, read_case_run,
+                        wake_case_run)
 
 log = logging.getLogger("custody.sync")
 
@@ -22,7 +23,8 @@ def sync_case(core: Core, case_id: str) -> str:
 
     A run is a new process each time it is woken, so it is woken only when
     something it mirrors changed (models/mirror.py); otherwise the sync marks
-    it in step and refreshes its timeline through the API."""
+    it in step and refreshes its timeline through the API. The run of an ended
+    case is ended by the sync itself, as the flow would end it."""
     with core.uow(read_only=True) as uow:
         case = uow.case_get(case_id)
         run = uow.case_run_get(case_id)
@@ -37,18 +39,10 @@ def sync_case(core: Core, case_id: str) -> str:
             return "created"
         if run["synced_version"] >= case.version:
             return "in step"
-        if not case.is_open:
-            # The hold has ended: its future steps go now, not when the case run
-            # next gets a slot on a busy runner (they would run for nothing).
-            cancel_scheduled_for_case(case_id)
-        state = read_case_run(run["flow_run_id"]).state_type
-        if state in (StateType.COMPLETED, StateType.CANCELLED) and not case.is_open:
-            with core.uow() as uow:
-                uow.case_run_synced(case_id, case.version)  # nothing left to mirror
-                uow.commit()
-            return "finished"
         digest = mirror_digest(case, core.policy)
-        if case.is_open and run["mirror_digest"] == digest and state is StateType.PAUSED:
+        if not case.is_open:
+            return _end_with_case(core, case, run["flow_run_id"], digest)
+        if run["mirror_digest"] == digest and read_case_run(run["flow_run_id"]).state_type is StateType.PAUSED:
             # The run waits on exactly what the case still says: only the timeline moved.
             publish_timeline_for_run(core, case_id, run["flow_run_id"])
             with core.uow() as uow:
@@ -57,8 +51,7 @@ def sync_case(core: Core, case_id: str) -> str:
             if unchanged:
                 return "in step (nothing it mirrors changed)"
             # The run wrote since we read it (it was woken meanwhile): decide as for any lagging run.
-        # A waiting run is woken; a crashed or failed one is restarted, even for a
-        # case that has ended, so that its run ends with the case and says how.
+        # A waiting run is woken; a crashed or failed one is restarted.
         return wake_case_run(run["flow_run_id"])
     except Exception as exc:  # Prefect down: the database keeps the truth; retry later
         with core.uow() as uow:
@@ -66,6 +59,35 @@ def sync_case(core: Core, case_id: str) -> str:
             uow.commit()
         log.warning("case %s: Prefect not reachable (%s); the reconciler will catch up", case_id, exc)
         return "deferred"
+
+
+def _end_with_case(core: Core, case, flow_run_id: str, digest: str) -> str:
+    """The case has ended (released, transferred, closed): its future hold steps
+    go now, and a run that is not executing is ended Completed with the outcome,
+    the state the flow itself returns, without a process. A run that is
+    executing is left alone: it re-reads the case and ends by itself (and if it
+    read the case before it ended, its suspend is refused and it re-reads)."""
+    cancel_scheduled_for_case(case.case_id)
+    run = read_case_run(flow_run_id)
+    state = run.state_type
+    if state in (StateType.COMPLETED, StateType.CANCELLED):
+        outcome = "finished"  # nothing left to mirror
+    elif state in IDLE or state is None or is_stale_claim(run):
+        publish_timeline_for_run(core, case.case_id, flow_run_id)
+        if not end_case_run(flow_run_id, outcome_of(case)):
+            return f"left {state.value.lower() if state else 'unknown'}"  # it moved meanwhile: the next pass decides
+        outcome = "ended"
+    else:
+        return f"left {state.value.lower()}"
+    with core.uow() as uow:
+        uow.case_run_synced(case.case_id, case.version, digest)
+        uow.commit()
+    return outcome
+
+
+def outcome_of(case) -> str:
+    """What the case flow returns when it ends (flows/case.py)."""
+    return f"{case.status}: {case.status_reason or ''}".strip()
 
 
 def reconcile(core: Core, limit: int = 500) -> dict[str, Any]:

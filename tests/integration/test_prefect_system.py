@@ -209,7 +209,7 @@ def in_step_and_waiting(live, case_id):
     return run is not None and run.state.name == "Suspended" and synced >= view_version(live, case_id) and run
 
 
-def test_a_run_wakes_only_when_what_it_mirrors_changes(live):
+def test_a_run_wakes_only_when_what_it_mirrors_changes_and_an_ended_case_ends_it_without_a_process(live):
     t = now()
     case_id = case_id_of(ingest(live, detainer_event("m-d1", "PM-1", t - timedelta(hours=2), a_number="A300000010"))[0])
     run = wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the run to wait for the release", live["home"])
@@ -233,7 +233,63 @@ def test_a_run_wakes_only_when_what_it_mirrors_changes(live):
     wait_for(lambda: in_step_and_waiting(live, case_id) and executions(run.id) > started, 60, "the run to wake and wait again",
              live["home"])
     woken = executions(run.id)
-    assert woken > started
+
+    # The person is handed to ICE: the case ends and so does its run, Completed with the
+    # outcome as the flow would end it, without a new process.
+    ingest(live, transfer_event("m-x1", "PM-1", now()))
+    ended = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 30, "the run to end",
+                     live["home"])
+    status, reason = db(live, "select status, status_reason from cases where case_id = ?", case_id)[0]
+    assert status == "transferred" and ended.state.message == f"transferred: {reason}".strip()
+    assert db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] == view_version(live, case_id)
+    assert "custody.transferred" in timeline_of(case_id).data
+    time.sleep(3)
+    assert executions(run.id) == woken and run_of(live, case_id).state.type.value == "COMPLETED"
+
+    # A later wake is harmless: the run re-reads the ended case and completes again, with the same outcome.
+    from tasks.runs import wake_case_run
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Crashed(message="test"), force=True)
+    assert wake_case_run(str(run.id)) == "restarted"
+    again = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and executions(run.id) > woken and r,
+                     60, "the woken run to end again", live["home"])
+    assert db(live, "select status from cases where case_id = ?", case_id) == [("transferred",)]
+    states = {r.name: r.state.type.value for r in runs_tagged(case_id) if "hold-step" in r.tags}
+    assert "SCHEDULED" not in states.values()
+
+
+def test_a_run_that_is_executing_when_its_case_ends_is_left_to_end_by_itself(live):
+    """The sync ends only runs that no process is executing: a Running run
+    re-reads the case and ends by itself; once its process is gone (Crashed),
+    the sync ends it, Completed with the outcome."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    from custody.config import Settings
+    from custody.wiring import build_core
+    from tasks.sync import sync_case
+
+    t = now()
+    case_id = case_id_of(ingest(live, detainer_event("n-d1", "PN-1", t - timedelta(hours=1), a_number="A300000011"))[0])
+    run = wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the run to wait", live["home"])
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Running(), force=True)  # as if a runner had just started it
+    ingest(live, lift_event("n-l1", "PN-1", now()))
+    core = build_core(Settings.from_env(dict(live["env"])))
+    try:
+        assert sync_case(core, case_id) == "left running"
+        assert run_of(live, case_id).state.type.value == "RUNNING"
+        assert db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] < view_version(live, case_id)
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Crashed(message="worker killed (test)"), force=True)
+        assert sync_case(core, case_id) in ("ended", "in step")  # the bridge or the reconciler may be first
+    finally:
+        core.engine.dispose()
+    ended = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 30, "the run to end")
+    assert ended.state.message.startswith("closed")
+    assert db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] == view_version(live, case_id)
 
 
 def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(live):
