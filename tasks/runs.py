@@ -39,13 +39,16 @@ def case_tag(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def create_case_run(case_id: str, facility: str) -> str:
-    """One run per case: the idempotency key makes a second call return the first run."""
+def create_case_run(case_id: str, facility: str, ended_with: str | None = None) -> str:
+    """One run per case: the idempotency key makes a second call return the first
+    run (in whatever state it is). `ended_with`: the case has already ended, and
+    the run is created Completed with that outcome instead of Scheduled."""
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(CASE_DEPLOYMENT)
         run = client.create_flow_run_from_deployment(
             deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
-            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}")
+            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}",
+            **({"state": Completed(message=ended_with)} if ended_with else {}))
         return str(run.id)
 
 

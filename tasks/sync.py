@@ -32,10 +32,16 @@ def sync_case(core: Core, case_id: str) -> str:
         return "no such case"
     try:
         if run is None or run["flow_run_id"] is None:
-            flow_run_id = create_case_run(case_id, case.facility)
+            # A case that opens ended (a detainer for someone already released) gets
+            # its run for the record, created Completed: no runner ever starts it.
+            ended = None if case.is_open else outcome_of(case)
+            flow_run_id = create_case_run(case_id, case.facility, ended_with=ended)
             with core.uow() as uow:
                 uow.case_run_record(case_id, flow_run_id, core.clock.now())
                 uow.commit()
+            if ended:
+                publish_timeline_for_run(core, case_id, flow_run_id)
+                return "created ended, " + _end_with_case(core, case, flow_run_id, mirror_digest(case, core.policy))
             return "created"
         if run["synced_version"] >= case.version:
             return "in step"

@@ -292,6 +292,19 @@ def test_a_run_that_is_executing_when_its_case_ends_is_left_to_end_by_itself(liv
     assert db(live, "select synced_version from case_runs where case_id = ?", case_id)[0][0] == view_version(live, case_id)
 
 
+def test_a_case_that_opens_closed_gets_a_completed_run_without_a_process(live):
+    """A detainer for someone already released opens a closed case: its run is
+    created for the record and ended at once, with the outcome."""
+    t = now()
+    ingest(live, released_event("q-o1", "PQ-1", t - timedelta(minutes=10)))
+    case_id = case_id_of(ingest(live, detainer_event("q-d1", "PQ-1", t - timedelta(minutes=5), a_number="A300000012"))[0])
+    run = wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 30, "the run to end",
+                   live["home"])
+    assert run.state.message.startswith("closed") and run.name == f"case-{case_id}"
+    time.sleep(3)
+    assert executions(run.id) == 0 and run_of(live, case_id).state.type.value == "COMPLETED"
+
+
 def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(live):
     t = now()
     lines = ingest(live, detainer_event("b-d1", "PB-1", t - timedelta(hours=1), a_number="A300000002"),
