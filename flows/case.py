@@ -90,7 +90,7 @@ def case_flow(case_id: str) -> str:
     while True:
         view = read_case(case_id)
         publish_timeline(case_id)
-        mark_synced(case_id, view["version"])
+        mark_synced(case_id, view["version"], view["mirror_digest"])
         status = view["status"]
         if status in TERMINAL:
             cancelled = cancel_scheduled_for_case(case_id)
@@ -99,7 +99,10 @@ def case_flow(case_id: str) -> str:
         for step, at in view["hold_steps"]:
             schedule_hold_step(case_id, step, parse_instant(at), view["facility"])
 
-        key = f"{WAIT_KEY.get(status, 'waits')}-v{view['version']}-{attempt}"
+        # The wait is named by what the run mirrors, not by the case's version: the
+        # sync lets the version move on without waking the run (tasks/sync.py),
+        # and a resume with the officer's form must find the very wait it answers.
+        key = f"{WAIT_KEY.get(status, 'waits')}-{view['mirror_digest'][:16]}-{attempt}"
         attempt += 1
         if attempt > MAX_WAKES_PER_EXECUTION:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")
@@ -113,6 +116,10 @@ def case_flow(case_id: str) -> str:
                 # This wait was woken without a form (the case moved on): re-read.
                 logger.warning("case %s: wait %s ended without a form (%s)", case_id, key, exc.error_count())
                 continue
+            except RuntimeError:
+                if ended_meanwhile(case_id):
+                    continue
+                raise
             if not form.served_inside_facility:
                 refusal = "served_inside_facility: a warrant may be served only inside this jail"
                 continue
@@ -122,4 +129,16 @@ def case_flow(case_id: str) -> str:
                 logger.warning("case %s: service refused: %s", case_id, refusal)
             continue
         logger.info("case %s is %s: waiting for %s", case_id, status, WAITING_FOR.get(status, "a change"))
-        suspend_flow_run(key=key, timeout=None)
+        try:
+            suspend_flow_run(key=key, timeout=None)
+        except RuntimeError:
+            if ended_meanwhile(case_id):
+                continue
+            raise
+
+
+def ended_meanwhile(case_id: str) -> bool:
+    """The server refused to suspend this run. The sync ends the run of an ended
+    case itself (tasks/sync.py), and a Completed run cannot pause: if the case
+    ended after this run read it, the run re-reads and ends with the case."""
+    return read_case(case_id)["status"] in TERMINAL

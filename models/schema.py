@@ -214,6 +214,7 @@ case_runs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("synced_version", Integer, nullable=False),
     Column("last_error", Text),
+    Column("mirror_digest", String(64)),  # models/mirror.py: what the run mirrored at synced_version
 )
 
 delivery_attempts = Table(

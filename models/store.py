@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -343,9 +343,26 @@ class SqlUnitOfWork:
             values["flow_run_id"] = flow_run_id
         self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id).values(**values))
 
-    def case_run_synced(self, case_id: str, version: int) -> None:
-        self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id, t.case_runs.c.synced_version < version)
-                          .values(synced_version=version))
+    def case_run_synced(self, case_id: str, version: int, digest: str | None = None) -> None:
+        """The run has seen `version` (never moves back). With the digest of what
+        it mirrored at that version; at the same version a digest fills in."""
+        r = t.case_runs
+        values: dict[str, Any] = {"synced_version": version}
+        if digest is not None:
+            values["mirror_digest"] = digest
+            newer = or_(r.c.synced_version < version, and_(r.c.synced_version == version, r.c.mirror_digest.is_distinct_from(digest)))
+        else:
+            newer = r.c.synced_version < version
+        self.conn.execute(update(r).where(r.c.case_id == case_id, newer).values(**values))
+
+    def case_run_synced_unchanged(self, case_id: str, version: int, seen_version: int, digest: str) -> bool:
+        """Compare-and-set: mark `version` seen only if the row still says what
+        the caller read (`seen_version`, `digest`); False if the run wrote since."""
+        r = t.case_runs
+        done = self.conn.execute(update(r).where(r.c.case_id == case_id, r.c.synced_version == seen_version,
+                                                 r.c.mirror_digest == digest, r.c.synced_version < version)
+                                 .values(synced_version=version).execution_options(preserve_rowcount=True))
+        return done.rowcount == 1
 
     def cases_out_of_sync(self, limit: int = 500) -> list[RowMapping]:
         """Cases whose run is missing or has not seen the latest version."""

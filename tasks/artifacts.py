@@ -86,10 +86,32 @@ def timeline_markdown(view: dict[str, Any], policy: Policy) -> str:
     return "\n".join(lines)
 
 
+def timeline_key(case_id: str) -> str:
+    return f"case-{case_id.lower()}-timeline"
+
+
+def _timeline(c, case_id: str) -> str:
+    with c.uow(read_only=True) as uow:
+        view = case_detail(uow, uow.case_get(case_id), c.policy, c.clock.now())
+    return timeline_markdown(view, c.policy)
+
+
 @task(name="publish-case-timeline", cache_policy=NO_CACHE)
 def publish_timeline(case_id: str) -> None:
     c = core()
-    with c.uow(read_only=True) as uow:
-        view = case_detail(uow, uow.case_get(case_id), c.policy, c.clock.now())
-    create_markdown_artifact(key=f"case-{case_id.lower()}-timeline", markdown=timeline_markdown(view, c.policy),
+    create_markdown_artifact(key=timeline_key(case_id), markdown=_timeline(c, case_id),
                              description=f"Timeline of case {case_id}")
+
+
+def publish_timeline_for_run(c, case_id: str, flow_run_id: str) -> None:
+    """The same timeline, published by the sync through the API and attached to
+    the case's run, so the UI stays current when a commit needs no new run
+    process (one API call instead of a process)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_artifact(ArtifactCreate(key=timeline_key(case_id), type="markdown", data=_timeline(c, case_id),
+                                              description=f"Timeline of case {case_id}", flow_run_id=UUID(flow_run_id)))

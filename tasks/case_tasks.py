@@ -7,9 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.clock import iso_z
-from models.durations import format_duration
 from models.handlers import Sender, SweepReport, advance_cases, ingest
+from models.mirror import hold_steps, mirror_digest
 from models.views import case_summary
 from tasks.context import core
 
@@ -24,23 +23,17 @@ def read_case(case_id: str) -> dict[str, Any]:
         view = case_summary(case, c.policy, c.clock.now())
     view["version"] = case.version
     view["mode"] = str(c.policy.mode)
-    view["hold_steps"] = _hold_steps(case, c.policy) if case.hold_authorized and case.is_open else []
+    view["hold_steps"] = hold_steps(case, c.policy)
+    # What this run acts on, as read now: the sync compares it with the case
+    # later and wakes the run only when it differs.
+    view["mirror_digest"] = mirror_digest(case, c.policy)
     return view
 
 
-def _hold_steps(case, policy) -> list[tuple[str, str]]:
-    """The instants at which the hold has something due, as named future runs."""
-    steps = [(f"reminder-{format_duration(m)}", case.deadline_at - m) for m in policy.reminder_marks]
-    steps += [("release-order", case.release_order_at),
-              ("page-supervisors", case.deadline_at - policy.page_supervisors_before),
-              ("deadline", case.deadline_at)]
-    return [(name, iso_z(at)) for name, at in steps]
-
-
 @task(name="mark-synced", cache_policy=NO_CACHE)
-def mark_synced(case_id: str, version: int) -> None:
+def mark_synced(case_id: str, version: int, digest: str | None = None) -> None:
     with core().uow() as uow:
-        uow.case_run_synced(case_id, version)
+        uow.case_run_synced(case_id, version, digest)
         uow.commit()
 
 

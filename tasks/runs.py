@@ -17,9 +17,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.states import Cancelled, Scheduled
+from prefect.states import Cancelled, Completed, Scheduled
 
 CASE_DEPLOYMENT = "custody-case/case"
 HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"
@@ -39,13 +39,16 @@ def case_tag(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def create_case_run(case_id: str, facility: str) -> str:
-    """One run per case: the idempotency key makes a second call return the first run."""
+def create_case_run(case_id: str, facility: str, ended_with: str | None = None) -> str:
+    """One run per case: the idempotency key makes a second call return the first
+    run (in whatever state it is). `ended_with`: the case has already ended, and
+    the run is created Completed with that outcome instead of Scheduled."""
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(CASE_DEPLOYMENT)
         run = client.create_flow_run_from_deployment(
             deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
-            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}")
+            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}",
+            **({"state": Completed(message=ended_with)} if ended_with else {}))
         return str(run.id)
 
 
@@ -72,13 +75,41 @@ def wake_case_run(flow_run_id: str) -> str:
         if state in (StateType.CRASHED, StateType.FAILED):
             client.set_flow_run_state(run.id, Scheduled(), force=True)
             return "restarted"
-        if state in (StateType.PENDING, StateType.RUNNING) and run.state.timestamp is not None:
-            if datetime.now(timezone.utc) - run.state.timestamp > stale_claim():
-                client.set_flow_run_state(run.id, Scheduled(), force=True)
-                log.warning("case run %s was %s since %s: its process is gone; rescheduled", run.name,
-                            state.value.lower(), run.state.timestamp)
-                return "reclaimed"
+        if is_stale_claim(run):
+            client.set_flow_run_state(run.id, Scheduled(), force=True)
+            log.warning("case run %s was %s since %s: its process is gone; rescheduled", run.name,
+                        state.value.lower(), run.state.timestamp)
+            return "reclaimed"
         return f"left {state.value.lower() if state else 'unknown'}"
+
+
+def is_stale_claim(run: FlowRun) -> bool:
+    """Pending or Running for longer than any live case run takes: its process is gone."""
+    state = run.state.type if run.state else None
+    return (state in (StateType.PENDING, StateType.RUNNING) and run.state.timestamp is not None
+            and datetime.now(timezone.utc) - run.state.timestamp > stale_claim())
+
+
+# A case run in one of these states runs no code now: nothing of it can race
+# with the sync. (Running and Pending runs have a process, or are about to.)
+IDLE = {StateType.PAUSED, StateType.SCHEDULED, StateType.CRASHED, StateType.FAILED}
+
+
+def read_case_run(flow_run_id: str) -> FlowRun:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(UUID(flow_run_id))
+
+
+def end_case_run(flow_run_id: str, outcome: str) -> bool:
+    """End the run of an ended case as the flow itself would (Completed, with
+    the outcome the flow returns as its message), without starting it. Not
+    forced: a run that a runner has just started goes on, re-reads the ended
+    case and completes by itself; its later suspend, if it read the case
+    before it ended, is refused by the server (a Completed run cannot pause),
+    so it stays Completed. True if the run is now Completed."""
+    with get_client(sync_client=True) as client:
+        result = client.set_flow_run_state(UUID(flow_run_id), Completed(message=outcome))
+        return result.status is SetStateStatus.ACCEPT and result.state is not None and result.state.type is StateType.COMPLETED
 
 
 def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str) -> str:

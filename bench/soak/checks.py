@@ -175,5 +175,29 @@ def prefect_disagreements(engine: Engine, api_url: str) -> tuple[Figure, list[st
     return Figure("Prefect runs whose state disagrees with the database", len(wrong), "0", not wrong), wrong
 
 
+def mirror_work(engine: Engine, api_url: str) -> list[Figure]:
+    """What keeping the mirror cost: every time a case run entered Running is a
+    new process on the serve process's slots (1-2 CPU-seconds on two cores).
+    Counted, no bound: the figures to compare between versions of the code."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    runs = [r["flow_run_id"] for r in _rows(engine, t.case_runs) if r["flow_run_id"]]
+    cases = len(_rows(engine, t.cases))
+    executions = 0
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            for run_id in runs:
+                executions += sum(1 for s in client.read_flow_run_states(run_id) if s.type is StateType.RUNNING)
+            steps = client.count_flow_runs(flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=["hold-step"]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED, StateType.CANCELLED]))))
+    per_case = f"{executions / cases:.2f}" if cases else "-"
+    return [Figure("case-run executions (entries into Running) / per case", f"{executions} / {per_case}", "counted", None),
+            Figure("hold-step runs started", steps, "counted", None)]
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -277,7 +277,12 @@ def settle_and_check(system: System, engine, answers, lock, timing: Timing, sett
             except Exception as exc:  # Prefect not reachable at the end is itself a failure
                 prefect_figure, wrong = checks.Figure("Prefect runs whose state disagrees with the database", "unreadable", "0", False), [repr(exc)]
             if prefect_figure.ok or time.monotonic() > deadline:
-                return figures + [prefect_figure], details, wrong
+                try:
+                    work = checks.mirror_work(engine, system.api)
+                except Exception as exc:
+                    work = [checks.Figure("case-run executions (entries into Running) / per case", f"unreadable ({exc!r})"[:120],
+                                          "counted", None)]
+                return figures + [prefect_figure] + work, details, wrong
         time.sleep(5)
 
 
