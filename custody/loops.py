@@ -56,15 +56,21 @@ SPIN = timedelta(milliseconds=1)
 # instant in one transaction, and made durable with one commit: the later
 # ones do not wait for the earlier one's commit.
 HORIZON = timedelta(milliseconds=5)
+# A hold written by another process (the officer's form in a flow run, `custody
+# ingest`, another machine) does not poke this one: the backstop re-reads the
+# next due instant at least this often. Holds are written long before their
+# first due instant, so a second is ample, and the re-read is one indexed query.
+REREAD = timedelta(seconds=1)
 
 
 class Backstop(PassLoop):
     """The deadline backstop from the database alone: it wakes at the next due
     instant it reads (or when a new hold is written), and at least every minute."""
 
-    def __init__(self, core: Core, interval: timedelta = timedelta(seconds=60)):
+    def __init__(self, core: Core, interval: timedelta = timedelta(seconds=60), reread: timedelta = REREAD):
         super().__init__("custody-backstop", interval)
         self.core = core
+        self.reread = reread
         self.last_report: SweepReport | None = None
         self._next_due: datetime | None = None
 
@@ -76,7 +82,7 @@ class Backstop(PassLoop):
             log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
                         action.status_before, action.status_after, action.reason)
         until = wait_after(report, self.core.clock.now(), self.error_backoff / 25)
-        return None if until is None else max(until - PREPARE, timedelta(0))
+        return self.reread if until is None else min(max(until - PREPARE, timedelta(0)), self.reread)
 
     def _prepared_pass(self) -> SweepReport | None:
         """Woken just before the next due instant: read what falls due then,

@@ -57,7 +57,7 @@ def test_a_release_order_falling_due_during_a_pass_is_given_by_the_next_pass_wit
 
 def test_woken_just_before_a_due_instant_the_backstop_decides_at_the_instant_never_before(make_core, clock):
     core = holds(make_core, clock, timedelta(0))
-    backstop = Backstop(Core(core.engine, core.policy, FixedClock(ORDER - timedelta(seconds=5))))
+    backstop = Backstop(Core(core.engine, core.policy, FixedClock(ORDER - timedelta(seconds=5))), reread=timedelta(minutes=1))
     assert backstop.one_pass() == timedelta(seconds=5) - PREPARE  # wakes a little before the instant
     backstop.core = Core(core.engine, core.policy, RealTimeClock(ORDER - PREPARE / 2))
 
@@ -96,3 +96,31 @@ def test_orders_falling_due_moments_apart_are_each_decided_at_their_instant_and_
     assert len(commits) == 1
     at = ordered_at(core)
     assert at["2026-00001"] >= ORDER and at["2026-00002"] >= ORDER + apart  # each at its own instant, never before
+
+
+def test_a_hold_written_by_another_process_is_ordered_at_its_instant_without_a_poke(make_core, clock):
+    """The officer's form is recorded by a flow-run process, `custody ingest` by
+    another: neither pokes the backstop of `custody up`, which must still order
+    the release at its instant, not at its next one-minute pass."""
+    import threading
+
+    core = make_core(policy(mode="detainer", reminder_marks=["1h"]))
+    backstop = Backstop(Core(core.engine, core.policy, RealTimeClock(ORDER - timedelta(seconds=2))),
+                        reread=timedelta(milliseconds=300))
+    assert backstop.interval == timedelta(minutes=1)
+    thread = threading.Thread(target=backstop.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the backstop has read that nothing is due, and sleeps
+        clock.set(T0 + timedelta(minutes=1))
+        ingest(core, detainer_event("d0", "B0", T0 - timedelta(hours=2), a_number="A000000000"), Sender("other process"))
+        assert ingest(core, release_event("r0", "B0", T0), Sender("other process")).outcome.startswith("hold_started")
+        deadline = time.monotonic() + 5
+        while ordered_at(core)["2026-00001"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        backstop.stop()
+        thread.join(timeout=5)
+    at = ordered_at(core)["2026-00001"]
+    assert at is not None, "the release was not ordered: the backstop slept through a hold it was not told of"
+    assert ORDER <= at < ORDER + timedelta(milliseconds=200)
