@@ -74,7 +74,13 @@ class Plan:
 
 
 def _paths(count: int, rng: random.Random) -> list[str]:
-    paths = [p for p, share in PATHS.items() for _ in range(round(share * count))]
+    """`count` paths in PATHS's shares; every path at least once when there is
+    room for each (a short run still goes down every road), the commonest path
+    making up the difference."""
+    least = 1 if count >= len(PATHS) else 0
+    paths = [p for p, share in PATHS.items() for _ in range(max(least, round(share * count)))]
+    while len(paths) > count and max(map(paths.count, PATHS)) > least:
+        paths.remove(max(PATHS, key=paths.count))  # rounding gave one too many: the commonest path gives it back
     while len(paths) < count:
         paths.append("held_released")
     paths = paths[:count]

@@ -12,7 +12,6 @@ from typing import Callable
 
 from models.clock import iso_z
 from models.policy import Policy
-from models.reporting import charts
 from models.reporting.figures import FORMS, OUTCOMES, Figures, Period, compute, summary_stats
 from models.reporting.roster_watch import days_without_officer, format_days
 from models.store import SqlUnitOfWork
@@ -143,6 +142,9 @@ def write_report(figures: Figures, policy: Policy, folder: Path, generated_at: d
             writer.writerow(header)
             writer.writerows(rows)
         csvs.append(path)
+    # matplotlib costs every `custody` command a third of a second to import: only a report pays it.
+    from models.reporting import charts
+
     drawn = []
     for name, draw in charts.CHARTS.items():
         draw(figures, folder / name)
