@@ -52,12 +52,6 @@ def create_case_run(case_id: str, facility: str, ended_with: str | None = None) 
         return str(run.id)
 
 
-def run_state(flow_run_id: str) -> StateType | None:
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(flow_run_id))
-        return run.state.type if run.state else None
-
-
 def wake_case_run(flow_run_id: str) -> str:
     """Bring a waiting run back to re-read the database. A run suspended for the
     officer's form cannot be resumed without input; once the case no longer
