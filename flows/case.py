@@ -90,9 +90,14 @@ def case_flow(case_id: str) -> str:
     while True:
         view = read_case(case_id)
         publish_timeline(case_id)
-        mark_synced(case_id, view["version"], view["mirror_digest"])
         status = view["status"]
-        if status in TERMINAL:
+        if status not in TERMINAL:
+            mark_synced(case_id, view["version"], view["mirror_digest"])
+        else:
+            # An ending run does not mark itself in step: killed after that and before
+            # its return, it would stay Crashed for good (seen in the 30-minute soak).
+            # The sync marks it once it reads the run Completed, or ends a crashed
+            # one itself (tasks/sync.py).
             cancelled = cancel_scheduled_for_case(case_id)
             logger.info("case %s ended %s (%s); %d scheduled step(s) cancelled", case_id, status, view["status_reason"], cancelled)
             return f"{status}: {view['status_reason'] or ''}".strip()

@@ -58,6 +58,19 @@ def test_due_release_orders_are_committed_a_batch_at_a_time(due_core):
         assert uow.audit_broken_links() == []  # the hash chains were extended in order
 
 
+def test_a_batch_costs_the_same_statements_for_fifty_cases_as_for_one(due_core):
+    """Every statement is a round trip to the server (PostgreSQL): a batch's
+    cost must not grow with the cases in it (one advisory lock per audit chain
+    once cost a third of a second per thousand orders)."""
+    statements = []
+    event.listen(due_core.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    sweep(due_core)
+
+    per_batch = len(statements) / 3  # 120 cases, 50 per batch
+    assert per_batch < 20, sorted(set(s.split()[0] + " " + s.split()[1] for s in statements))
+
+
 def test_a_sweep_over_a_due_list_another_sweep_has_done_writes_nothing(due_core):
     due = due_cases(due_core, due_core.clock.now())
     advance_cases(due_core, due, "first", SweepReport(due_core.clock.now()))
