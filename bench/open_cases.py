@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,10 @@ What is real and what is constructed:
   bytes per case in the Prefect database come from these.
 - **Constructed**: the rest of the 1,000 / 10,000. Their cases are real (posted to POST /events in batches,
   durable), but their Prefect runs are created through the Prefect API directly in the state the flow leaves them
-  in (Suspended, pause key `waits-for-release-v2-0`, same deployment, name, tags, parameters and idempotency key as
-  `create_case_run` uses), and the case_runs row records the run as in step, as the flow's mark-synced step would.
+  in (Suspended, with the pause key the flow's first wait takes, `waits-for-release-<first 16 hex digits of the
+  case's mirror digest>-0`; same deployment, name, tags, parameters and idempotency key as `create_case_run`
+  uses), and the case_runs row records the run as in step with that digest, as the flow's mark-synced step would.
+  The digest is computed before the case is posted and checked against the stored cases afterwards.
   Starting 10,000 real runs would cost hours of CPU on this machine (the real cost per run is reported). A
   constructed run lacks the real run's task runs, logs, timeline artifact and earlier states (Scheduled, Pending,
   Running), so the Prefect database of the large populations is smaller than a real one would be: use the real
@@ -200,20 +202,21 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
         counter = conn.execute(select(t.counters.c.value).where(t.counters.c.name == f"case-{year}")).scalar_one_or_none() or 0
     version = 2  # a case opened by a detainer has been written twice (inserted, then saved with its effects); checked below
     case_ids = [f"{year}-{counter + n:05d}" for n in range(1, count + 1)]
+    events = [detainer_event(f"o{series}", n, at - timedelta(minutes=30), series) for n in range(count)]
+    digests, keys = zip(*(first_wait(case_id, event, core.policy) for case_id, event in zip(case_ids, events)))
 
     started = time.monotonic()
-    run_ids = asyncio.run(_create_suspended_runs(CASE_DEPLOYMENT, case_tag, case_ids))
+    run_ids = asyncio.run(_create_suspended_runs(CASE_DEPLOYMENT, case_tag, case_ids, keys))
     prefect_s = time.monotonic() - started
     with core.engine.begin() as conn:
-        conn.execute(insert(t.case_runs), [{"case_id": c, "flow_run_id": r, "created_at": now(), "synced_version": version}
-                                           for c, r in zip(case_ids, run_ids)])
+        conn.execute(insert(t.case_runs), [{"case_id": c, "flow_run_id": r, "created_at": now(), "synced_version": version,
+                                            "mirror_digest": d} for c, r, d in zip(case_ids, run_ids, digests)])
 
     started = time.monotonic()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as client:
         got = []
         for first in range(0, count, 500):
-            events = [detainer_event(f"o{series}", n, at - timedelta(minutes=30), series) for n in range(first, min(count, first + 500))]
-            response = client.post("/events", json=events)
+            response = client.post("/events", json=events[first:first + 500])
             results = response.json()["results"]
             if response.status_code != 200 or any(r["result"] != "accepted" for r in results):
                 raise RuntimeError(f"batch refused: {response.status_code} {results[:1]}")
@@ -226,10 +229,51 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
                                .where(t.case_runs.c.synced_version != t.cases.c.version, t.cases.c.case_id.in_(case_ids))).scalar_one()
     if lagging:
         raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
+    _check_digests(core, case_ids, digests)
     return {"prefect_construct_s": prefect_s, "custody_intake_s": intake_s}
 
 
-async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[str], concurrency: int = 4) -> list[str]:
+def first_wait(case_id: str, raw_event: dict[str, Any], policy, at: datetime | None = None) -> tuple[str, str]:
+    """(mirror digest, pause key) of the first wait the case flow takes
+    (flows/case.py) in the case this detainer opens as `case_id`: the case as
+    the intake opens it (models/handlers.py), before it is posted."""
+    from flows.case import WAIT_KEY
+    from models.case import Case
+    from models.domain import Detainer
+    from models.events import parse_event
+    from models.mirror import mirror_digest
+
+    at = at or now()
+    event = parse_event(raw_event, at)
+    d = event.detainer
+    detainer = Detainer(
+        a_number=d.a_number, ice_event_number=d.ice_event_number, form=d.form, requests_custody=d.requests_custody,
+        issuing_office=d.issuing_office, issued_at=d.issued_at, received_at=event.occurred_at,
+        warrant_form=event.warrant.form if event.warrant else None, warrant_number=event.warrant.number if event.warrant else None,
+        identity_verified=event.subject.identity_verified, subject_name=event.subject.name, subject_dob=event.subject.dob,
+        event_id=event.event_id)
+    case = Case.open(case_id, event.booking_number, event.facility or policy.single_facility, detainer, policy)
+    case.advance(at, policy)
+    digest = mirror_digest(case, policy)
+    return digest, f"{WAIT_KEY.get(str(case.status), 'waits')}-{digest[:16]}-0"
+
+
+def _check_digests(core, case_ids: list[str], digests: tuple[str, ...], sample: int = 200) -> None:
+    """The digests the constructed runs were made with are those of the stored
+    cases (a sample, evenly spread: the digest is a pure function of the case)."""
+    from models.mirror import mirror_digest
+
+    step = max(1, len(case_ids) // sample)
+    with core.uow(read_only=True) as uow:
+        for n in list(range(0, len(case_ids), step)) + [len(case_ids) - 1]:
+            stored = mirror_digest(uow.case_get(case_ids[n]), core.policy)
+            if stored != digests[n]:
+                raise RuntimeError(f"case {case_ids[n]}: its mirror digest {stored[:16]} is not the {digests[n][:16]} its "
+                                   "constructed run waits with (has the case as the intake opens it changed? see first_wait)")
+
+
+async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[str], pause_keys: list[str],
+                                 concurrency: int = 4) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.states import Suspended
 
@@ -237,20 +281,20 @@ async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[
         deployment = await client.read_deployment_by_name(deployment_name)
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(case_id: str) -> str:
+        async def one(case_id: str, key: str) -> str:
             async with gate:
                 for attempt in range(20):  # a busy SQLite-backed server answers 503; the idempotency key makes retrying safe
                     try:
                         run = await client.create_flow_run_from_deployment(
                             deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
                             tags=[case_tag(case_id), "facility-RCJ"], idempotency_key=f"custody-case-{case_id}",
-                            state=Suspended(timeout_seconds=None, pause_key="waits-for-release-v2-0"))
+                            state=Suspended(timeout_seconds=None, pause_key=key))
                         return str(run.id)
                     except Exception:
                         if attempt == 19:
                             raise
                         await asyncio.sleep(1 + attempt)
-        return list(await asyncio.gather(*(one(c) for c in case_ids)))
+        return list(await asyncio.gather(*(one(c, k) for c, k in zip(case_ids, pause_keys))))
 
 
 # --- what is measured at each size ---------------------------------------------------------------------

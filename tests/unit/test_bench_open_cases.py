@@ -1,0 +1,39 @@
+"""The open-cases benchmark constructs most of its case runs instead of
+starting them (bench/open_cases.py): a constructed run must wait under the very
+key the case flow's first wait takes, and its case_runs row must carry the
+digest the flow records, or the benchmark measures something the product never
+builds."""
+from datetime import timedelta
+
+import pytest
+
+from bench.common import detainer_event
+from bench.open_cases import first_wait
+from flows.case import WAIT_KEY
+from models.handlers import Sender, ingest
+from models.mirror import mirror_digest
+from tests.builders import policy
+
+
+@pytest.mark.parametrize("mode", ["detainer", "wso"])
+def test_the_constructed_wait_is_the_one_the_flow_takes_for_the_case_the_intake_opens(make_core, clock, mode):
+    core = make_core(policy(mode=mode))
+    raw = detainer_event("o410", 7, clock.now() - timedelta(hours=1), 410)
+    result = ingest(core, raw, Sender("bench"))
+    assert result.result == "accepted", result.as_dict()
+    with core.uow(read_only=True) as uow:
+        case = uow.case_get(result.case_id)
+
+    digest, key = first_wait(result.case_id, raw, core.policy, at=clock.now())
+
+    stored = mirror_digest(case, core.policy)
+    assert digest == stored
+    # flows/case.py: f"{WAIT_KEY[status]}-{mirror_digest[:16]}-{attempt}", attempt 0 for the first wait
+    assert key == f"{WAIT_KEY[str(case.status)]}-{stored[:16]}-0"
+    assert key.startswith("waits-for-release-") and "-v2-" not in key
+
+
+def test_another_case_id_gives_another_key(make_core, clock):
+    core = make_core(policy(mode="detainer"))
+    raw = detainer_event("o410", 7, clock.now() - timedelta(hours=1), 410)
+    assert first_wait("2026-00001", raw, core.policy, at=clock.now()) != first_wait("2026-00002", raw, core.policy, at=clock.now())
