@@ -5,6 +5,7 @@ peer in the same run, then bench/results/README.md, results.json and the plots.
     python -m bench --small         # small sizes, for developing the benchmarks
     python -m bench --only precision,restart
     python -m bench --no-pg         # SQLite only
+    python -m bench --keep-nice     # never raise a process's priority (a soak test shares the machine)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import ROOT, Workspaces, fsync_probe, machine, write_json
+from bench.common import KEEP_NICE_ENV, MEASURED_NICE, ROOT, Workspaces, fsync_probe, PartialResult, machine, may_raise_priority, write_json
 
 SCENARIOS = ("precision", "restart", "two_backstops", "sweep", "intake", "open_cases")
 
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results folder")
     parser.add_argument("--work", help="scratch folder for the databases (default: a new folder under /tmp)")
+    parser.add_argument("--keep-nice", action="store_true",
+                        help="run every process at the nice level the command was started with (by default, as root, the "
+                             "measured processes run at nice -10)")
     parser.add_argument("--quiet-load", type=float, default=3.0,
                         help="before each benchmark, wait for the 1-minute load average to fall below this (shared machines)")
     parser.add_argument("--quiet-wait", type=float, default=8.0, help="minutes to wait for that at most (then run anyway)")
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("custody", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
+    if args.keep_nice:
+        os.environ[KEEP_NICE_ENV] = "1"  # read here and by every process the benchmarks start
     sizes = SMALL if args.small else FULL
     only = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     unknown = set(only) - set(SCENARIOS)
@@ -69,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["sqlite"] + (["postgresql"] if pg else [])
     spaces = Workspaces(work, pg)
     results: dict = {"command": "bash bench/run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-                     "machine": machine(), "sizes": sizes, "kinds": kinds, "quiet_load": args.quiet_load, "noise": {}, "scenarios": {}, "errors": {}}
+                     "machine": machine(), "sizes": sizes,
+                     "measured_nice": MEASURED_NICE if may_raise_priority() else os.getpriority(os.PRIO_PROCESS, 0),
+                     "kinds": kinds, "quiet_load": args.quiet_load, "noise": {}, "scenarios": {}, "errors": {}}
     if pg:
         results["machine"]["postgresql"] = pg.version()
     try:
@@ -80,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             try:
                 results["scenarios"][name] = run(name, spaces, kinds, sizes, work)
+            except PartialResult as exc:  # one part failed: keep the figures of the others
+                results["scenarios"][name] = exc.partial
+                results["errors"][name] = traceback.format_exc()
+                print(results["errors"][name], file=sys.stderr)
             except Exception:
                 results["errors"][name] = traceback.format_exc()
                 print(results["errors"][name], file=sys.stderr)

@@ -64,25 +64,45 @@ def iso(at: datetime) -> str:
 # peer alike, never the set-up work) run at this nice level when we may raise
 # priority (root), so the figures describe the systems rather than the queue
 # for a CPU. They sleep almost all the time, so they take little from others.
+# `--keep-nice` (CUSTODY_BENCH_KEEP_NICE=1) leaves every process at the nice
+# level the command was started with: for a run that must stay out of the way
+# of other work on the machine (a soak test), at the price of noisier figures.
 MEASURED_NICE = -10
+KEEP_NICE_ENV = "CUSTODY_BENCH_KEEP_NICE"
+
+
+def may_raise_priority() -> bool:
+    return os.geteuid() == 0 and os.environ.get(KEEP_NICE_ENV) != "1"
 
 
 def raise_priority() -> None:
-    if os.geteuid() == 0:
+    if may_raise_priority():
         os.nice(MEASURED_NICE)
 
 
 class measured:
-    """Raise this process's priority while it measures (a pass in-process)."""
+    """Raise this process's priority while it measures (a pass in-process),
+    then give back the nice level it had (not 0: the command may run niced)."""
 
     def __enter__(self):
-        if os.geteuid() == 0:
+        self._before = os.getpriority(os.PRIO_PROCESS, 0)
+        if may_raise_priority():
             os.setpriority(os.PRIO_PROCESS, 0, MEASURED_NICE)
         return self
 
     def __exit__(self, *exc):
-        if os.geteuid() == 0:
-            os.setpriority(os.PRIO_PROCESS, 0, 0)
+        if os.getpriority(os.PRIO_PROCESS, 0) != self._before:
+            os.setpriority(os.PRIO_PROCESS, 0, self._before)
+
+
+class PartialResult(Exception):
+    """A benchmark of which one part failed: `partial` holds the figures of the
+    parts that ran (and the failed part's error), so one failure does not
+    throw away the rest of a long run."""
+
+    def __init__(self, message: str, partial: dict[str, Any]):
+        super().__init__(message)
+        self.partial = partial
 
 
 def free_port() -> int:

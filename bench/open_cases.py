@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select
 from bench.common import (
     ROOT,
     TOKEN,
+    PartialResult,
     Workspace,
     Workspaces,
     detainer_event,
@@ -29,6 +30,7 @@ from bench.common import (
     now,
     descendants,
     percentile,
+    raise_priority,
     rss_bytes,
     summary,
     tree_rss,
@@ -55,27 +57,41 @@ What is real and what is constructed:
   runs' bytes per case for sizing."""
 
 REAL_PACE_S = 0.5  # a detainer every half second through the real path (jails receive far fewer)
+# The benchmark's own reads of the Prefect API (waiting for runs, not the figures): on a loaded 2-core machine a
+# SQLite-backed server busy starting dozens of runs can take minutes to answer. Prefect's client retries a
+# timed-out request 5 times; a read that still fails is counted (reported) and the wait goes on to its deadline.
+API_READ_TIMEOUT_S = 120.0
+POLL_S = 2.0  # how often a wait for runs reads the API: each read is work for the server being measured
 
 
 def open_cases(spaces: Workspaces, sizes: tuple[int, ...], real: int, naive: int, work: Path) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect-client"))
-    return {"ours": ours(spaces, sizes, real), "naive": naive_peer(spaces, naive, sizes)}
+    out: dict[str, Any] = {"ours": ours(spaces, sizes, real)}
+    try:
+        out["naive"] = naive_peer(spaces, naive, sizes)
+    except Exception as exc:  # keep our figures (a long run) and say the peer failed
+        out["naive"] = {"runs": naive, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        raise PartialResult("the naive peer failed", out) from exc
+    return out
+
+
+def _api_settings(api: str):
+    from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_API_URL, temporary_settings
+    return temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_REQUEST_TIMEOUT: API_READ_TIMEOUT_S})
 
 
 # --- ours --------------------------------------------------------------------------------------
 
 def ours(spaces: Workspaces, sizes: tuple[int, ...], real: int) -> dict[str, Any]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     ws = spaces.new("open-ours", "sqlite")
     prefect_port = free_port()
     api = f"http://127.0.0.1:{prefect_port}/api"
     launched = time.monotonic()
     proc, port = ws.start_up("custody-up", prefect=True, CUSTODY_PREFECT_PORT=str(prefect_port))
-    out: dict[str, Any] = {"real_cases": real, "rows": []}
-    with temporary_settings(updates={PREFECT_API_URL: api}):
+    out: dict[str, Any] = {"real_cases": real, "rows": [], "api_read_failures": []}
+    with _api_settings(api):
         wait_http(f"http://127.0.0.1:{port}/health")
-        _wait(lambda: _deployment_ready(), 300, "the served deployments", ws)
+        _wait(lambda: _deployment_ready(), 300, "the served deployments", ws, out["api_read_failures"])
         out["ready_s"] = time.monotonic() - launched
         time.sleep(10)  # let start-up settle before the baseline
         core = ws.core()
@@ -86,7 +102,8 @@ def ours(spaces: Workspaces, sizes: tuple[int, ...], real: int) -> dict[str, Any
         started = time.monotonic()
         posted = _post_paced(port, real, series=400)
         case_ids = list(posted)
-        _wait(lambda: _all_suspended(core, case_ids), 1800, f"{real} real case runs to suspend", ws)
+        _wait(lambda: _all_suspended(core, case_ids), 1800, f"{real} real case runs to suspend", ws, out["api_read_failures"],
+              every=POLL_S)
         out["real_s"] = time.monotonic() - started
         out["real_cpu_s_per_case"] = (_tree_cpu(proc.pid) - cpu_before) / real
         out["acceptance_to_run"] = _acceptance_to_run(core, case_ids)
@@ -128,13 +145,31 @@ def _deployment_ready() -> bool:
         return False
 
 
-def _wait(predicate, timeout: float, what: str, ws: Workspace) -> None:
+def _wait(predicate, timeout: float, what: str, ws: Workspace, failures: list[str] | None = None, every: float = 1.0) -> None:
+    """Until `predicate()` holds. A read of the API that fails (timed out, even
+    after the client's own retries; a 5xx) is not an answer: it is recorded in
+    `failures` (reported beside the figures) and the wait goes on to its deadline."""
     deadline = time.monotonic() + timeout
+    last = None
     while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    raise RuntimeError(f"timed out waiting for {what}; see {ws.home}")
+        started = time.monotonic()
+        try:
+            if predicate():
+                return
+        except (httpx.TransportError, _server_error()) as exc:
+            if isinstance(exc, _server_error()) and exc.response.status_code < 500:
+                raise  # a request the server refused is a bug here, not a busy server
+            last = f"{type(exc).__name__} after {time.monotonic() - started:.0f} s while waiting for {what}"
+            if failures is not None:
+                failures.append(last)
+            print(f"   (the Prefect API did not answer: {last}; still waiting)", file=sys.stderr, flush=True)
+        time.sleep(every)
+    raise RuntimeError(f"timed out waiting for {what}; see {ws.home}" + (f" (last API read failed: {last})" if last else ""))
+
+
+def _server_error() -> type[Exception]:
+    from prefect.exceptions import PrefectHTTPStatusError
+    return PrefectHTTPStatusError
 
 
 def _post_paced(port: int, count: int, series: int) -> dict[str, float]:
@@ -206,7 +241,7 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
     digests, keys = zip(*(first_wait(case_id, event, core.policy) for case_id, event in zip(case_ids, events)))
 
     started = time.monotonic()
-    run_ids = asyncio.run(_create_suspended_runs(CASE_DEPLOYMENT, case_tag, case_ids, keys))
+    run_ids, retries = asyncio.run(_create_suspended_runs(CASE_DEPLOYMENT, case_tag, case_ids, keys))
     prefect_s = time.monotonic() - started
     with core.engine.begin() as conn:
         conn.execute(insert(t.case_runs), [{"case_id": c, "flow_run_id": r, "created_at": now(), "synced_version": version,
@@ -230,7 +265,7 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
     if lagging:
         raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
     _check_digests(core, case_ids, digests)
-    return {"prefect_construct_s": prefect_s, "custody_intake_s": intake_s}
+    return {"prefect_construct_s": prefect_s, "prefect_construct_retries": retries, "custody_intake_s": intake_s}
 
 
 def first_wait(case_id: str, raw_event: dict[str, Any], policy, at: datetime | None = None) -> tuple[str, str]:
@@ -273,28 +308,42 @@ def _check_digests(core, case_ids: list[str], digests: tuple[str, ...], sample: 
 
 
 async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[str], pause_keys: list[str],
-                                 concurrency: int = 4) -> list[str]:
+                                 concurrency: int = 4) -> tuple[list[str], dict[str, Any]]:
+    """The runs, and the retries they took: a busy SQLite-backed server answers
+    503 or not in time. The client's own retries are turned off here so that
+    every retry is this loop's, counted with the time it spent backing off
+    (the idempotency key makes retrying safe)."""
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
     from prefect.states import Suspended
 
-    async with get_client() as client:
-        deployment = await client.read_deployment_by_name(deployment_name)
-        gate = asyncio.Semaphore(concurrency)
+    retries: dict[str, Any] = {"retries": 0, "backoff_s": 0.0, "errors": {}}
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(deployment_name)
+            gate = asyncio.Semaphore(concurrency)
 
-        async def one(case_id: str, key: str) -> str:
-            async with gate:
-                for attempt in range(20):  # a busy SQLite-backed server answers 503; the idempotency key makes retrying safe
-                    try:
-                        run = await client.create_flow_run_from_deployment(
-                            deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
-                            tags=[case_tag(case_id), "facility-RCJ"], idempotency_key=f"custody-case-{case_id}",
-                            state=Suspended(timeout_seconds=None, pause_key=key))
-                        return str(run.id)
-                    except Exception:
-                        if attempt == 19:
-                            raise
-                        await asyncio.sleep(1 + attempt)
-        return list(await asyncio.gather(*(one(c, k) for c, k in zip(case_ids, pause_keys))))
+            async def one(case_id: str, key: str) -> str:
+                async with gate:
+                    for attempt in range(20):
+                        try:
+                            run = await client.create_flow_run_from_deployment(
+                                deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
+                                tags=[case_tag(case_id), "facility-RCJ"], idempotency_key=f"custody-case-{case_id}",
+                                state=Suspended(timeout_seconds=None, pause_key=key))
+                            return str(run.id)
+                        except Exception as exc:
+                            if attempt == 19:
+                                raise
+                            name = type(exc).__name__
+                            if isinstance(exc, _server_error()):
+                                name += f" {exc.response.status_code}"
+                            retries["retries"] += 1
+                            retries["errors"][name] = retries["errors"].get(name, 0) + 1
+                            pause = min(1 + attempt, 10)
+                            retries["backoff_s"] += pause
+                            await asyncio.sleep(pause)
+            return list(await asyncio.gather(*(one(c, k) for c, k in zip(case_ids, pause_keys)))), retries
 
 
 # --- what is measured at each size ---------------------------------------------------------------------
@@ -337,17 +386,32 @@ UI_QUERIES = {
 
 def _ui_list(api: str, repeats: int = 20) -> dict[str, Any]:
     """What the UI's Runs page asks for: the first page of runs, newest first
-    (and the same filtered to suspended runs; and the count)."""
+    (and the same filtered to suspended runs; and the count). A request not
+    answered within API_READ_TIMEOUT_S, or answered 503 (busy), is counted as
+    `failed` beside the times of the answered ones, and asked again."""
     found = {}
-    with measured(), httpx.Client(base_url=api, timeout=120) as client:
+    with measured(), httpx.Client(base_url=api, timeout=API_READ_TIMEOUT_S) as client:
         for label, (path, body) in UI_QUERIES.items():
-            client.post(path, json=body).raise_for_status()  # warm
-            times = []
-            for _ in range(repeats):
+            times: list[float] = []
+            failed = 0
+            warm = False
+            while len(times) < repeats and failed <= repeats:
                 started = time.perf_counter()
-                client.post(path, json=body).raise_for_status()
-                times.append((time.perf_counter() - started) * 1000)
-            found[label] = {"p50": percentile(times, 50), "p95": percentile(times, 95)}
+                try:
+                    response = client.post(path, json=body)
+                except httpx.TimeoutException:
+                    failed += 1
+                    continue
+                if response.status_code == 503:
+                    failed += 1
+                    continue
+                response.raise_for_status()
+                if warm:
+                    times.append((time.perf_counter() - started) * 1000)
+                warm = True
+            if len(times) < repeats:
+                raise RuntimeError(f"the Prefect API answered {len(times)} of {repeats + failed} requests for {label!r}")
+            found[label] = {"p50": percentile(times, 50), "p95": percentile(times, 95), "failed": failed}
     return found
 
 
@@ -379,12 +443,16 @@ def _tree_cpu(pid: int) -> float:
 
 def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, Any]:
     """A Prefect server, a serve process without a concurrency limit, and n
-    flow runs that each stay alive polling their case every 15 s."""
+    flow runs that each stay alive polling their case every 15 s (bench/naive.py).
+
+    Treated as ours is: its server and serve process run at the measured
+    processes' priority (ours inherit it from `custody up`), and its cases
+    arrive at the pace of our real path (REAL_PACE_S), not all in one burst."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Cancelled
 
+    from bench.naive import POLL_SECONDS
     from bench.population import waiting_cases
 
     ws = spaces.new("open-naive", "sqlite")
@@ -396,23 +464,27 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
                  PREFECT_RUNNER_POLL_FREQUENCY="3")
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
                               env=env, cwd=ROOT, stdout=open(ws.home / "prefect-server.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=raise_priority)
     ws.children.append(server)
-    out: dict[str, Any] = {"runs": n}
+    out: dict[str, Any] = {"runs": n, "poll_s": POLL_SECONDS, "pace_s": REAL_PACE_S, "api_read_failures": []}
+    failures = out["api_read_failures"]
     try:
         wait_http(f"{api}/health", timeout=180, token=None)
         served = subprocess.Popen([sys.executable, "-m", "bench.naive"], env=env, cwd=ROOT,
-                                  stdout=open(ws.home / "naive-serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+                                  stdout=open(ws.home / "naive-serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=raise_priority)
         ws.children.append(served)
-        with temporary_settings(updates={PREFECT_API_URL: api}):
-            def ready():
+        with _api_settings(api), get_client(sync_client=True) as client:
+            found: dict[str, Any] = {}
+
+            def ready() -> bool:
                 try:
-                    with get_client(sync_client=True) as client:
-                        return client.read_deployment_by_name("naive-case/naive")
+                    found["deployment"] = client.read_deployment_by_name("naive-case/naive")
+                    return True
                 except Exception:
-                    return None
-            _wait(ready, 180, "the naive deployment", ws)
-            deployment = ready()
+                    return False
+            _wait(ready, 180, "the naive deployment", ws, failures)
+            deployment = found["deployment"]
             time.sleep(10)
             base = tree_rss(server.pid)[0] + tree_rss(served.pid)[0]
             out["baseline_rss_bytes"] = base
@@ -422,16 +494,18 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
             out["baseline_idle_cpu_percent"] = base_cpu
             cpu_before = _tree_cpu(served.pid)
             started = time.monotonic()
-            with get_client(sync_client=True) as client:
-                for case_id in case_ids:
-                    client.create_flow_run_from_deployment(deployment.id, parameters={"case_id": case_id}, name=f"naive-{case_id}")
+            for case_id in case_ids:  # as ours' real path receives its detainers
+                posted = time.monotonic()
+                _retrying(lambda: client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"case_id": case_id}, name=f"naive-{case_id}",
+                    idempotency_key=f"naive-{case_id}"), f"creating the naive run of {case_id}", failures)
+                time.sleep(max(0.0, REAL_PACE_S - (time.monotonic() - posted)))
+            by_deployment = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]))
 
-            def all_running():
-                with get_client(sync_client=True) as client:
-                    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                        deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])), limit=n + 10)
+            def all_running() -> bool:
+                runs = client.read_flow_runs(flow_run_filter=by_deployment, limit=n + 10)
                 return len(runs) == n and all(r.state and r.state.name == "Running" for r in runs)
-            _wait(all_running, 1800, f"{n} naive runs to be running", ws)
+            _wait(all_running, 1800, f"{n} naive runs to be running", ws, failures, every=POLL_S)
             out["start_s"] = time.monotonic() - started
             out["start_cpu_s_per_run"] = (_tree_cpu(served.pid) - cpu_before) / n
             time.sleep(20)
@@ -446,14 +520,27 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
             out["extrapolated"] = [{"open": size, "rss_bytes": base + out["rss_per_run"] * size, "processes": size + 2,
                                     "start_cpu_s": out["start_cpu_s_per_run"] * size,
                                     "idle_cpu_percent": base_cpu + per_run_cpu * size} for size in sizes]
-            print(f"   naive: {n} live runs: {out['rss_per_run'] / 2**20:.0f} MiB and {out['start_cpu_s_per_run']:.1f} CPU-s each",
-                  file=sys.stderr, flush=True)
-            with get_client(sync_client=True) as client:
-                for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                        deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])), limit=n + 10):
-                    client.set_flow_run_state(run.id, Cancelled(), force=True)
+            print(f"   naive: {n} live runs: {out['rss_per_run'] / 2**20:.0f} MiB and {out['start_cpu_s_per_run']:.1f} CPU-s each"
+                  + (f"; {len(failures)} API reads failed" if failures else ""), file=sys.stderr, flush=True)
+            for run in _retrying(lambda: client.read_flow_runs(flow_run_filter=by_deployment, limit=n + 10), "the naive runs", failures):
+                _retrying(lambda: client.set_flow_run_state(run.id, Cancelled(), force=True), "cancelling a naive run", failures)
             time.sleep(5)
     finally:
         ws.stop_all()
         core.engine.dispose()
     return out
+
+
+def _retrying(call, what: str, failures: list[str], attempts: int = 3):
+    """An API call of the benchmark's own (not a figure) that a busy server may
+    fail to answer in time even after the client's retries: again, counted."""
+    for attempt in range(attempts):
+        started = time.monotonic()
+        try:
+            return call()
+        except (httpx.TransportError, _server_error()) as exc:
+            if isinstance(exc, _server_error()) and exc.response.status_code < 500 or attempt == attempts - 1:
+                raise
+            failures.append(f"{type(exc).__name__} after {time.monotonic() - started:.0f} s while {what}")
+            print(f"   (the Prefect API did not answer: {failures[-1]}; trying again)", file=sys.stderr, flush=True)
+            time.sleep(5)

@@ -56,8 +56,8 @@ class PgCluster:
             raise RuntimeError(f"initdb failed: {made.stderr.strip()[-500:]}")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} -c max_connections=200"
         # The database server is part of the system measured (ours and the peer alike): same priority as they.
-        from bench.common import MEASURED_NICE
-        nice = ["nice", "-n", str(MEASURED_NICE)] if os.geteuid() == 0 else []
+        from bench.common import MEASURED_NICE, may_raise_priority
+        nice = ["nice", "-n", str(MEASURED_NICE)] if may_raise_priority() else []
         subprocess.run(nice + self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
                                               "-o", options, "-w", "start"]), check=True, capture_output=True)
         self.started = True

@@ -62,7 +62,8 @@ def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
         f"Prefect {m.get('prefect')}, SQLAlchemy {m.get('sqlalchemy')}, APScheduler {m.get('apscheduler')}, psycopg {m.get('psycopg')} |",
         f"| custody | commit {m.get('custody_commit')} |",
         "",
-        "The processes whose timing is measured (`custody up` and the APScheduler peer alike) run at nice -10 so that",
+        f"The processes whose timing is measured (`custody up`, the APScheduler peer and the naive peer alike) run at nice "
+        f"{r.get('measured_nice', -10)} so that",
         "the figures describe the systems rather than their queue for a CPU on this shared machine; the set-up work",
         "(writing the populations) does not. PostgreSQL is a private cluster (Debian's PostgreSQL, default settings:",
         "fsync and synchronous_commit on) started and stopped by the command.",
@@ -245,20 +246,36 @@ def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
     if base:
         out.append(_open_row("custody (empty)", 0, base, None))
     for row in rows:
+        retried = _get(row, "prefect_construct_retries", "retries")
         created = (f"cases {fmt(row.get('custody_intake_s'))} s (real, batches of 500) + runs {fmt(row.get('prefect_construct_s'))} s "
-                   "(constructed)") if row.get("constructed") else "-"
+                   "(constructed" + (f"; {retried} requests retried after a busy answer" if retried else "") + ")"
+                   ) if row.get("constructed") else "-"
         out.append(_open_row("custody", row["open"], row, created))
-    if n:
+    if n.get("error"):
+        out += ["", f"**The naive peer failed in this run** ({n['runs']} live runs): {n['error']}"]
+    elif n:
         out.append(f"| naive (measured) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | - | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
                    f"{fmt(n.get('start_s'))} s ({fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s per run) | "
                    f"{fmt(_get(n, 'ui_list_ms', 'paginate', 'p50'))} / {fmt(_get(n, 'ui_list_ms', 'paginate', 'p95'))} ms | - | - |")
         for e in n.get("extrapolated", []):
             out.append(f"| naive (extrapolated) | {e['open']:,} | {e['rss_bytes'] / MiB:,.0f} MiB | - | {e['processes']:,} | {fmt(e['idle_cpu_percent'])} % | - | - | "
                        f"{fmt(e['start_cpu_s'] / 3600, 2)} CPU-hours to start | - | - | - |")
-        out += ["", f"The naive design: one flow run per case that stays alive, polling its case every 15 s; measured at {n['runs']} "
-                f"live runs ({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each; "
+        out += ["", f"The naive design: one flow run per case that stays alive, polling its case every {fmt(n.get('poll_s', 15), 0)} s; "
+                f"measured at {n['runs']} live runs, created one every {n.get('pace_s', '-')} s as our real path receives its detainers "
+                f"({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each; "
                 f"idle CPU {fmt(n.get('baseline_idle_cpu_percent'))} % before the runs), extrapolated linearly. This machine has 2 cores "
                 "and 24 GiB: 1,000 of them do not fit."]
+    failed = [(label, len(x.get("api_read_failures", []))) for label, x in (("custody", o), ("naive", n)) if x]
+    ui_failed = [(label, sum(_get(row, "ui_list_ms", q, "failed", default=0)
+                             for row in rows_ for q in ("paginate", "paginate suspended", "count")))
+                 for label, rows_ in (("custody", [o.get("baseline", {})] + rows), ("naive", [n]))]
+    if any(count for _, count in failed) or any(count for _, count in ui_failed):
+        out += ["", "**The Prefect API did not always answer in time** (the machine was loaded): "
+                + "; ".join(f"{label}: {count} of the benchmark's own reads failed even after the client's retries (waited again)"
+                            for label, count in failed if count)
+                + ("; " if any(c for _, c in failed) and any(c for _, c in ui_failed) else "")
+                + "; ".join(f"{label}: {count} UI-list requests unanswered within 120 s or answered 503 (asked again; not in the times)"
+                            for label, count in ui_failed if count) + "."]
     out += ["", "Idle CPU is the whole system over a minute with nothing arriving. In ours it is mostly the three interval "
             "deployments `custody up` serves (backstop, reconcile and relay, each a new flow-run process every minute, about "
             "2 CPU-s each on this machine) and the Prefect server handling them; it does not depend on the number of waiting "
