@@ -349,52 +349,142 @@ def _sweep(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
     return out
 
 
-def _growth(r: dict[str, Any]) -> list[str]:
-    s = r["scenarios"]
-    rows = []
+# Why a cost grows with the waiting cases, where the mechanism is known (read
+# beside the measured verdict: the explanation says what the cost is made of,
+# the ratio says how it behaved in this run).
+GROWTH_WHY = {
+    "sweep": "the due cases are found through the (status, next_due_at) index: the waiting cases are not read",
+    "due query": "an index range over due cases only",
+    "next-due query": "the first entry of the same index",
+    "custody db": "rows per case (case, detainer, booking, inbox event, audit entries, notices) plus a fixed part",
+    "intake": "the same events at each size (work-constant); one case's rows and index entries each: the B-tree depth "
+              "(logarithmic) is all the waiting cases add",
+    "memory": "the long-lived processes hold no per-case state: cases wait in the databases",
+    "processes": "a case run is a process only while it acts; a waiting one is a row",
+    "prefect db": "one flow run and its state rows per case (Prefect's database)",
+    "construct": "one API call per run (Prefect) and one event per case (custody): per-case work",
+    "ui list": "Prefect's own queries: on SQLite no index serves the Runs page's default sort (coalesce(start_time, "
+               "expected_start_time)), so every run is read to keep the first 10; the suspended-runs page walks an index "
+               "(state_type, that sort); both count every matching run for the page total: linear in runs, in Prefect's "
+               "schema, not custody's",
+    "ui count": "a count of every run: a scan of all runs (Prefect's own query)",
+    "reconcile": "the bridge's catch-up read walks every case (open or ended) in next-due order and looks up its run "
+                 "to find the lagging ones: linear in cases, twice a minute (models/store.py cases_out_of_sync)",
+    "idle cpu": "the interval deployments and the Prefect server's loop services: nothing per waiting case",
+}
 
-    def add(label, a, b, size_a, size_b, unit=""):
+
+def _verdict(total_ratio: float, scale: float) -> str:
+    """How a total grew when the waiting cases grew `scale` times."""
+    if total_ratio < 1.5:
+        return "flat"
+    if total_ratio < scale / 1.3:
+        return "sublinear"
+    if total_ratio <= scale * 1.3:
+        return "linear"
+    return "**faster than linear**"
+
+
+def _growth(r: dict[str, Any]) -> list[str]:
+    """Item 3 of issue 7: every cost measured at two populations, how it grew,
+    and a verdict that names anything growing faster than the cases."""
+    s = r["scenarios"]
+    rows: list[str] = []
+    faster: list[str] = []
+
+    def add(label: str, a: float | None, b: float | None, size_a: int, size_b: int, unit: str = "", *,
+            per_case: bool = False, why: str | None = None, note: str = "") -> None:
+        """`per_case`: the figure is a cost per case (or per event): its total
+        is the figure times the cases, so it is linear when the figure is flat."""
         if a is None or b is None:
             return
         ratio = b / a if a else float("inf")
         scale = size_b / size_a
-        verdict = ("flat" if ratio < 1.5 else "linear" if ratio <= scale * 1.3 else "**faster than linear**")
-        rows.append(f"| {label} | {fmt(a, 2)}{unit} | {fmt(b, 2)}{unit} | ×{ratio:.2f} | {verdict} |")
+        total = ratio * scale if per_case else ratio
+        verdict = _verdict(total, scale)
+        if per_case:
+            verdict += " (per case: flat)" if 1 / 1.3 <= ratio <= 1.3 else f" (per case ×{ratio:.2f})"
+        rows.append(f"| {label} | {size_a:,} → {size_b:,} | {fmt(a, 2)}{unit} | {fmt(b, 2)}{unit} | ×{ratio:.2f} | {verdict} | "
+                    f"{GROWTH_WHY.get(why, '') if why else ''}{note} |")
+        if "faster" in verdict:
+            faster.append(label)
 
     for kind in r["kinds"]:
-        sw = _get(s, "sweep", kind, "rows", default=[])
-        by_open = {row["open"]: row for row in sw}
-        if 1000 in by_open and 10000 in by_open:
-            a, b = by_open[1000], by_open[10000]
-            add(f"sweep database time, {a['due']:,} due ({kind})", a["pass"]["db_ms"], b["pass"]["db_ms"], 1000, 10000, " ms")
-            add(f"due query ({kind})", a["queries_ms"]["due query"], b["queries_ms"]["due query"], 1000, 10000, " ms")
-            add(f"next-due query ({kind})", a["queries_ms"]["next-due query"], b["queries_ms"]["next-due query"], 1000, 10000, " ms")
-            add(f"custody database size ({kind})", a["db_bytes"] / MiB, b["db_bytes"] / MiB, 1000, 10000, " MiB")
-        if 100000 in by_open and 1000 in by_open:
-            add(f"sweep database time, 1,000 → 100,000 open ({kind})", by_open[1000]["pass"]["db_ms"], by_open[100000]["pass"]["db_ms"],
-                1000, 100000, " ms")
-        it = _get(s, "intake", kind, "rows", default=[])
+        sw = sorted(_get(s, "sweep", kind, "rows", default=[]), key=lambda row: row["open"])
+        if len(sw) >= 2:
+            for a, b in ((sw[0], sw[1]), (sw[0], sw[-1])) if len(sw) > 2 else ((sw[0], sw[1]),):
+                sa, sb = a["open"], b["open"]
+                add(f"sweep database time, {a['due']:,} due ({kind})", a["pass"]["db_ms"], b["pass"]["db_ms"], sa, sb, " ms", why="sweep")
+                if b is sw[1]:  # the largest population: the database time and the two reads are enough
+                    add(f"sweep statements ({kind})", a["pass"]["statements"], b["pass"]["statements"], sa, sb, why="sweep")
+                    add(f"sweep pass, wall ({kind})", a["pass"]["wall_ms"], b["pass"]["wall_ms"], sa, sb, " ms", why="sweep")
+                    add(f"`custody sweep` command, wall ({kind})", _get(a, "cli", "wall_ms"), _get(b, "cli", "wall_ms"), sa, sb,
+                        " ms", why="sweep")
+                add(f"due query ({kind})", _get(a, "queries_ms", "due query"), _get(b, "queries_ms", "due query"), sa, sb, " ms",
+                    why="due query")
+                add(f"next-due query ({kind})", _get(a, "queries_ms", "next-due query"), _get(b, "queries_ms", "next-due query"),
+                    sa, sb, " ms", why="next-due query")
+                add(f"custody database size, sweep population ({kind})", a["db_bytes"] / MiB, b["db_bytes"] / MiB, sa, sb, " MiB",
+                    why="custody db")
+        it = sorted(_get(s, "intake", kind, "rows", default=[]), key=lambda row: row["background_open"])
         if len(it) >= 2:
-            add(f"intake, ms per event, single sender ({kind})", 1000 / it[0]["single, 1 client"]["events_per_s"],
-                1000 / it[1]["single, 1 client"]["events_per_s"], it[0]["background_open"], it[1]["background_open"], " ms")
-    oc = {row["open"]: row for row in _get(s, "open_cases", "ours", "rows", default=[])}
+            a, b = it[0], it[-1]
+            sa, sb = a["background_open"], b["background_open"]
+            for mode in ("single, 1 client", "single, 4 clients") + tuple(k for k in a if k.startswith("batches")):
+                ea, eb = _get(a, mode, "events_per_s"), _get(b, mode, "events_per_s")
+                if ea and eb:
+                    add(f"intake, ms per event, {mode.replace('client', 'sender')} ({kind})", 1000 / ea, 1000 / eb, sa, sb, " ms",
+                        why="intake")
+            add(f"intake request p50, single sender ({kind})", _get(a, "single, 1 client", "request_ms", "p50"),
+                _get(b, "single, 1 client", "request_ms", "p50"), sa, sb, " ms", why="intake")
+
+    o = _get(s, "open_cases", "ours", default={})
+    oc = sorted(o.get("rows", []), key=lambda row: row["open"])
     if len(oc) >= 2:
-        (sa, a), (sb, b) = sorted(oc.items())[:2]
+        a, b = oc[0], oc[-1]
+        sa, sb = a["open"], b["open"]
+        base = o.get("baseline") or {}
         add("whole-system memory (custody up + Prefect), long-lived processes", a.get("rss_steady_bytes", a["rss_bytes"]) / MiB,
-            b.get("rss_steady_bytes", b["rss_bytes"]) / MiB, sa, sb, " MiB")
-        add("Prefect UI run list, p50", a["ui_list_ms"]["paginate"]["p50"], b["ui_list_ms"]["paginate"]["p50"], sa, sb, " ms")
-        add("Prefect suspended-runs list, p50", a["ui_list_ms"]["paginate suspended"]["p50"], b["ui_list_ms"]["paginate suspended"]["p50"], sa, sb, " ms")
-        add("Prefect run count, p50", a["ui_list_ms"]["count"]["p50"], b["ui_list_ms"]["count"]["p50"], sa, sb, " ms")
-        add("Prefect database size", a["prefect_db_bytes"] / MiB, b["prefect_db_bytes"] / MiB, sa, sb, " MiB")
-        add("custody database size", a["custody_db_bytes"] / MiB, b["custody_db_bytes"] / MiB, sa, sb, " MiB")
-        add("bridge's catch-up query (every 30 s)", a["reconcile_query_ms"], b["reconcile_query_ms"], sa, sb, " ms")
-        add("idle CPU of the whole system", a.get("idle_cpu_percent"), b.get("idle_cpu_percent"), sa, sb, " %")
+            b.get("rss_steady_bytes", b["rss_bytes"]) / MiB, sa, sb, " MiB", why="memory")
+        add("whole-system memory, with the interval runs alive at the reading", a["rss_bytes"] / MiB, b["rss_bytes"] / MiB, sa, sb,
+            " MiB", why="memory")
+        add("processes", a["processes"], b["processes"], sa, sb, why="processes")
+        for db, label in (("custody_db_bytes", "custody"), ("prefect_db_bytes", "Prefect")):
+            zero = base.get(db, 0)
+            add(f"{label} database, bytes per open case (above the empty system)", (a[db] - zero) / sa, (b[db] - zero) / sb, sa, sb,
+                " B", per_case=True, why="custody db" if label == "custody" else "prefect db")
+        for key, label in (("custody_intake_s", "creating the cases (POST /events, batches of 500)"),
+                           ("prefect_construct_s", "creating the runs (Prefect API)")):
+            if a.get(key) is not None and b.get(key) is not None and a.get("constructed") and b.get("constructed"):
+                ra, rb = _get(a, "prefect_construct_retries", "retries"), _get(b, "prefect_construct_retries", "retries")
+                note = (f" (requests retried after a busy answer: {ra} of {a['constructed']:,}, then {rb} of {b['constructed']:,})"
+                        if key == "prefect_construct_s" and ra is not None and rb is not None else "")
+                add(f"{label}, ms per case", a[key] * 1000 / a["constructed"], b[key] * 1000 / b["constructed"], sa, sb, " ms",
+                    per_case=True, why="construct", note=note)
+        for query, label in (("paginate", "Prefect UI run list (first page + total)"),
+                             ("paginate suspended", "Prefect UI suspended-runs list"), ("count", "Prefect run count")):
+            for pct in ("p50", "p95"):
+                add(f"{label}, {pct}", _get(a, "ui_list_ms", query, pct), _get(b, "ui_list_ms", query, pct), sa, sb, " ms",
+                    why="ui count" if query == "count" else "ui list")
+        add("bridge's catch-up query (every 30 s), p50", a.get("reconcile_query_ms"), b.get("reconcile_query_ms"), sa, sb, " ms",
+            why="reconcile")
+        add("idle CPU of the whole system", a.get("idle_cpu_percent"), b.get("idle_cpu_percent"), sa, sb, " %", why="idle cpu")
     if not rows:
         return []
-    return ["## 7. How each cost grows with waiting cases (1,000 → 10,000 open)", "",
-            "Ratio of the figure at the larger population to the smaller (×10 cases is linear; under ×1.5 is flat). "
-            "Single measurements on a shared machine: a ratio within ±30 % of the verdict's boundary is noise.", "",
-            "| cost | smaller | larger | ratio | grows |", "|---|---|---|---|---|"] + rows + [""]
+    out = ["## 7. How each cost grows with waiting cases", "",
+           "Every cost measured at two populations of waiting cases, the larger over the smaller. A total is *flat* under ×1.5, "
+           "*sublinear* below the growth of the cases ÷ 1.3, *linear* within ×1.3 of it, and **faster than linear** above. A "
+           "per-case figure (bytes or time per case created) is judged by the total it makes: flat per case is linear in total. "
+           "Costs of a fixed amount of work (a sweep of the same due cases, the same intake events, one UI page) should be flat. Single "
+           "measurements on a shared machine: a ratio within ±30 % of a boundary, or of figures of a few milliseconds, is noise. "
+           "The naive peer is measured at one size only and extrapolated linearly, so it has no row here.", "",
+           "| cost | open cases | smaller | larger | ratio | grows | made of |", "|---|---|---|---|---|---|---|"] + rows + [""]
+    if faster:
+        out += ["**Faster than linear in this run:** " + "; ".join(faster) + ". See the \"made of\" column for what the cost "
+                "consists of; a ratio near the boundary on a loaded machine should be measured again before it is acted on.", ""]
+    else:
+        out += ["**Nothing grew faster than linearly in this run.**", ""]
+    return out
 
 
 def _noise(r: dict[str, Any]) -> list[str]:

@@ -1,0 +1,69 @@
+"""Section 7 of the benchmark report (issue 7, item 3): every cost measured at
+two populations gets a verdict, and a cost that grows faster than the waiting
+cases is named."""
+from bench.report import _growth, _verdict, markdown
+
+MiB = 2 ** 20
+
+
+def ui(p50: float) -> dict:
+    return {q: {"p50": p50, "p95": p50 * 2, "failed": 0} for q in ("paginate", "paginate suspended", "count")}
+
+
+def row(open_: int, *, custody_per_case: float, prefect_per_case: float, ui_p50: float, constructed: int) -> dict:
+    return {"open": open_, "constructed": constructed, "custody_intake_s": constructed * 0.01,
+            "prefect_construct_s": constructed * 0.02, "rss_bytes": 700 * MiB, "rss_steady_bytes": 600 * MiB, "processes": 3,
+            "flow_run_processes": 0, "custody_db_bytes": 1_000_000 + custody_per_case * open_,
+            "prefect_db_bytes": 2_000_000 + prefect_per_case * open_, "ui_list_ms": ui(ui_p50), "reconcile_query_ms": 1.0,
+            "idle_cpu_percent": 10.0}
+
+
+def results(naive: dict | None = None, ui_large: float = 20.0, prefect_large: float = 3000) -> dict:
+    ours = {"real_cases": 50, "real_s": 80, "real_cpu_s_per_case": 2.8, "acceptance_to_run": {}, "api_read_failures": [],
+            "baseline": {"custody_db_bytes": 1_000_000, "prefect_db_bytes": 2_000_000, "rss_bytes": 500 * MiB, "processes": 3,
+                         "ui_list_ms": ui(5), "reconcile_query_ms": 0.5},
+            "rows": [row(1000, custody_per_case=5000, prefect_per_case=3000, ui_p50=10, constructed=950),
+                     row(10000, custody_per_case=5100, prefect_per_case=prefect_large, ui_p50=ui_large, constructed=9000)]}
+    return {"command": "bash bench/run", "machine": {}, "kinds": ["sqlite"], "errors": {}, "noise": {},
+            "scenarios": {"open_cases": {"ours": ours, "naive": naive or {"runs": 50, "error": "ReadTimeout: timed out"}}}}
+
+
+def line(lines: list[str], label: str) -> str:
+    return next(x for x in lines if x.startswith(f"| {label}"))
+
+
+def test_verdicts_against_a_tenfold_population():
+    assert _verdict(1.2, 10) == "flat"
+    assert _verdict(4.0, 10) == "sublinear"
+    assert _verdict(10.0, 10) == "linear"
+    assert _verdict(12.9, 10) == "linear"
+    assert "faster than linear" in _verdict(13.1, 10)
+
+
+def test_every_open_cases_cost_has_a_row_and_flat_bytes_per_case_are_linear():
+    lines = _growth(results())
+    for label in ("whole-system memory (custody up", "whole-system memory, with the interval", "processes",
+                  "custody database, bytes per open case", "Prefect database, bytes per open case",
+                  "creating the cases", "creating the runs", "Prefect UI run list (first page + total), p50",
+                  "Prefect UI run list (first page + total), p95", "Prefect UI suspended-runs list, p50", "Prefect run count, p50",
+                  "bridge's catch-up query", "idle CPU"):
+        assert line(lines, label)
+    assert "linear (per case: flat)" in line(lines, "custody database, bytes per open case")
+    assert "| sublinear |" in line(lines, "Prefect UI run list (first page + total), p50")  # 10 → 20 ms for ten times the runs
+    assert "| flat |" in line(lines, "processes")
+    assert "**Nothing grew faster than linearly in this run.**" in lines
+
+
+def test_a_cost_growing_faster_than_the_cases_is_named():
+    lines = _growth(results(ui_large=400.0, prefect_large=9000))  # ×40 for ×10 runs; ×3 bytes per case
+    assert "faster than linear" in line(lines, "Prefect UI run list (first page + total), p50")
+    assert "faster than linear" in line(lines, "Prefect database, bytes per open case")
+    named = next(x for x in lines if x.startswith("**Faster than linear in this run:**"))
+    assert "Prefect UI run list (first page + total), p50" in named and "Prefect database, bytes per open case" in named
+    assert "custody database, bytes per open case" not in named
+
+
+def test_a_failed_naive_peer_is_reported_beside_our_figures():
+    text = markdown(results(), {})
+    assert "**The naive peer failed in this run** (50 live runs): ReadTimeout: timed out" in text
+    assert "| custody | 10,000 |" in text
