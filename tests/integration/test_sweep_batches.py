@@ -3,12 +3,13 @@ for many release orders, each still given exactly once."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 import models.handlers as handlers
 from models import schema as t
 from models.handlers import Sender, SweepReport, advance_cases, due_cases, ingest, sweep
-from models.store import ConcurrentUpdate, SqlUnitOfWork
+from models.domain import Notice, Status
+from models.store import ConcurrentUpdate, SqlUnitOfWork, saved_state
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 1, 12)
@@ -103,3 +104,71 @@ def test_a_batch_that_loses_a_race_is_decided_again_from_a_fresh_read(due_core, 
     orders, rows, versions = orders_and_rows(due_core)
     assert (orders, rows) == (CASES, CASES * 3)
     assert set(versions.values()) == {4}  # written twice at opening, once for the hold, once for the order: once each
+
+
+def stale_and_changed(core, ids, advance):
+    """The cases read (not locked) and, for those `advance` picks, advanced to
+    what is due now; the others are saved as they were."""
+    with SqlUnitOfWork(core.engine, read_only=True) as uow:
+        cases = [uow.case_get(case_id) for case_id in ids]
+    now = core.clock.now()
+    for n, case in enumerate(cases):
+        if advance(n):
+            case.advance(now, core.policy)
+            case.drain_effects()
+    return cases, now
+
+
+def test_cases_saved_together_store_each_ones_state_nulls_and_instants_included(due_core):
+    ids = [case_id for case_id, _ in due_cases(due_core, due_core.clock.now())][:50]
+    cases, now = stale_and_changed(due_core, ids, lambda n: n % 2 == 0)
+    assert any(case.release_ordered_at is None for case in cases) and any(case.release_ordered_at for case in cases)
+
+    with SqlUnitOfWork(due_core.engine) as uow:
+        uow.cases_save([(case, now) for case in cases], due_core.policy)
+        uow.commit()
+
+    with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
+        stored = {case.case_id: (case.version, state) for case, state in uow.cases_for_update(ids, skip_locked=False)}
+        updated = dict(uow.conn.execute(select(t.cases.c.case_id, t.cases.c.updated_at)).all())
+    for case in cases:
+        assert stored[case.case_id] == (case.version, saved_state(case, due_core.policy)), case.case_id
+        assert updated[case.case_id] == now
+    assert {version for version, _ in stored.values()} == {4}  # 3 when read
+
+
+def test_a_batch_one_of_whose_cases_another_writer_changed_meanwhile_writes_none(due_core):
+    """Compare-and-set over a batch: one case written by someone else since it
+    was read, and no case of the batch is written (the sweep decides them all
+    again from a fresh read)."""
+    ids = [case_id for case_id, _ in due_cases(due_core, due_core.clock.now())][:50]
+    cases, now = stale_and_changed(due_core, ids, lambda n: True)
+    with SqlUnitOfWork(due_core.engine) as other:
+        other.conn.execute(update(t.cases).where(t.cases.c.case_id == ids[17]).values(version=t.cases.c.version + 1))
+        other.commit()
+    before = orders_and_rows(due_core)
+
+    with pytest.raises(ConcurrentUpdate), SqlUnitOfWork(due_core.engine) as uow:
+        uow.cases_save([(case, now) for case in cases], due_core.policy)
+        uow.commit()
+
+    assert orders_and_rows(due_core) == before
+    assert {case.version for case in cases} == {3}  # the objects were not moved on either
+    with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
+        assert [uow.case_get(case_id).status for case_id in ids] == [Status.HELD] * 50
+
+
+def test_notices_queued_together_count_only_the_rows_added(due_core):
+    ids = [case_id for case_id, _ in due_cases(due_core, due_core.clock.now())][:3]
+    cases, now = stale_and_changed(due_core, ids, lambda n: False)
+    notice = Notice("test-notice", ("ice", "release_desk"))
+    with SqlUnitOfWork(due_core.engine) as uow:
+        assert uow.outbox_add_many([(cases[0], notice, now)], due_core.policy) == 2
+        # one already there, one twice in the same call, one new: 2 + 2 rows new
+        assert uow.outbox_add_many([(cases[0], notice, now), (cases[1], notice, now), (cases[1], notice, now),
+                                    (cases[2], notice, now)], due_core.policy) == 4
+        uow.commit()
+    with due_core.engine.connect() as conn:
+        keys = conn.execute(select(t.outbox.c.idempotency_key).where(t.outbox.c.kind == "test-notice")
+                            .order_by(t.outbox.c.id)).scalars().all()
+    assert keys == [f"{case_id}:test-notice:{group}" for case_id in ids for group in ("ice", "release_desk")]
