@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from tests.databases import database_url, demo_databases, has_tables
 from tests.integration.cli import ROOT, custody_env, custody_json
@@ -126,5 +127,7 @@ def demo_status(url: str) -> str | None:
     try:
         with engine.connect() as conn:
             return conn.execute(text("select status from cases where booking_number = 'DEMO-001'")).scalar()
+    except DBAPIError:  # the demo is still making its tables
+        return None
     finally:
         engine.dispose()
