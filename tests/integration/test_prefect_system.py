@@ -3,14 +3,12 @@ deployments, the event endpoint and the backstop, with a compressed policy
 (deadline T0 + 100 s, release ordered at T0 + 60 s, service grace 45 s)."""
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -116,13 +114,6 @@ def db(live, sql, *args):
         return [tuple(row) for row in conn.execute(text(sql), {f"p{i}": arg for i, arg in enumerate(args)})]
 
 
-def status_of(live, case_id):
-    """The case's status straight from the database: cheap enough to poll (the
-    `custody case show` command costs a process start, ~0.7 CPU-s, per look)."""
-    rows = db(live, "select status from cases where case_id = ?", case_id)
-    return rows[0][0] if rows else None
-
-
 def run_of(live, case_id):
     from prefect.client.orchestration import get_client
     rows = db(live, "select flow_run_id from case_runs where case_id = ?", case_id)
@@ -179,41 +170,6 @@ def case_id_of(line: str) -> str:
 def form(badge="W-1024", warrant="W-77", served_at=None, inside=True):
     return {"officer_badge": badge, "warrant_number": warrant,
             "served_at": (served_at or now()).isoformat(), "served_inside_facility": inside}
-
-
-class Background:
-    """Scenarios that mostly wait (for the reconciler's next pass, for a
-    release-order time, for the board's next publication) run in threads from
-    the module's start, beside the scenarios that run one after the other: the
-    module takes the longest wait once, not the sum of them. Each runs with the
-    Prefect client settings of the module (a copy of its context), and its
-    test takes its outcome, re-raising what failed in it. The test that stops
-    the Prefect server waits for all of them first (quiet)."""
-
-    def __init__(self, live, scenarios):
-        self.pool = ThreadPoolExecutor(max_workers=len(scenarios), thread_name_prefix="scenario")
-        self.futures = {name: self.pool.submit(contextvars.copy_context().run, scenario, live)
-                        for name, scenario in scenarios.items()}
-
-    def outcome(self, name):
-        # Each scenario bounds its own waits (wait_for); this only stops a hung thread from hanging the suite.
-        return self.futures[name].result(timeout=600 * WAIT_SCALE)
-
-    def quiet(self):
-        wait(self.futures.values(), timeout=600 * WAIT_SCALE)
-
-    def close(self):
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def background(live):
-    scenarios = Background(live, {"pending run": pending_run_reclaimed, "personal data": personal_data_through_the_system,
-                                  "artifacts": case_for_the_artifacts})
-    try:
-        yield scenarios
-    finally:
-        scenarios.close()
 
 
 def test_one_run_per_case_named_and_tagged_at_creation(live):
@@ -379,8 +335,8 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
     assert "not certified" in description(run.id, keyset)
     assert resume(run.id, form()).status.value == "ACCEPT"
 
-    wait_for(lambda: status_of(live, case_id) == "held", 40, "the hold")
-    assert custody_json(live["env"], "case", "show", case_id)["served_by"] == "W-1024"
+    view = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "held" and v, 40, "the hold")
+    assert view["served_by"] == "W-1024"
     expected = sorted(f"case-{case_id}-{s}" for s in ("reminder-1m10s", "release-order", "page-supervisors", "deadline"))
     wait_for(lambda: sorted(r.name for r in runs_tagged(case_id) if "hold-step" in r.tags) == expected, 30, "the hold steps")
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and not r.state.state_details.run_input_keyset,
@@ -443,10 +399,9 @@ def test_a_crashed_run_of_a_case_that_then_ends_is_restarted_and_ends_with_it(li
     assert custody_json(live["env"], "case", "show", case_id)["status"] == "closed"
 
 
-def pending_run_reclaimed(live):
+def test_a_run_left_pending_by_a_killed_runner_is_reclaimed(live):
     """A serve process killed between claiming a run (Pending) and starting it
-    leaves the run Pending for good; the reconciler gives it back to the runners.
-    (In the background: most of it is waiting for the reconciler's next pass.)"""
+    leaves the run Pending for good; the reconciler gives it back to the runners."""
     from prefect.client.orchestration import get_client
     from prefect.states import Pending
 
@@ -456,39 +411,30 @@ def pending_run_reclaimed(live):
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Pending(), force=True)  # claimed by a runner that then died
     ingest(live, lift_event("h-l1", "PH-1", now()))
-    return wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED" and r, 150,
-                    "the pending run to be reclaimed", live["home"])
+    wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 150, "the pending run to be reclaimed",
+             live["home"])
 
 
-def test_a_run_left_pending_by_a_killed_runner_is_reclaimed(live, background):
-    ended = background.outcome("pending run")
-    assert ended.state.type.value == "COMPLETED"
-    assert db(live, "select status from cases where booking_number = ?", "PH-1") == [("closed",)]
-
-
-def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catches_up(live, background):
-    case_id = case_id_of(ingest(live, detainer_event("d-d1", "PD-1", now() - timedelta(hours=1), a_number="A300000005"))[0])
-    wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the run to wait for the release", live["home"])
-    background.quiet()  # what runs beside this module's scenarios needs Prefect: let it end before Prefect goes down
-    # The service arrives as a warrant.served event (the officer's form is tested above), so the hold
-    # starts at once however slow the machine is; the release is ordered at T0 + 60 s, 35 s from now.
-    t0 = now() - timedelta(seconds=25)
-    ingest(live, release_event("d-r1", "PD-1", t0), service_event("d-w1", "PD-1", t0 + timedelta(seconds=5), badge="W-1024"))
-    assert status_of(live, case_id) == "held"
+def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catches_up(live):
+    t0 = now() - timedelta(seconds=20)
+    lines = ingest(live, detainer_event("d-d1", "PD-1", t0 - timedelta(hours=1), a_number="A300000005"),
+                   release_event("d-r1", "PD-1", t0))
+    case_id = case_id_of(lines[0])
+    run, _ = wait_for(lambda: waiting_for_form(live, case_id), 40, "the officer's form")
+    assert resume(run.id, form(served_at=t0 + timedelta(seconds=5))).status.value == "ACCEPT"
+    view = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "held" and v, 40, "the hold")
 
     server = subprocess.run(["pgrep", "-f", f"prefect server start --host 127.0.0.1 --port {live['prefect_port']}"],
                             capture_output=True, text=True).stdout.split()
     assert server, "the Prefect server process"
     for pid in server:
         os.kill(int(pid), signal.SIGKILL)
-    killed_at = now()
 
-    view = custody_json(live["env"], "case", "show", case_id)  # the command line needs only the database
     order_at = datetime.fromisoformat(view["release_order_at"].replace("Z", "+00:00"))
     deadline = datetime.fromisoformat(view["deadline_at"].replace("Z", "+00:00"))
-    assert killed_at < order_at, "the server went down before the release-order time"
-    wait_for(lambda: status_of(live, case_id) == "release_ordered", (order_at - now()).total_seconds() + 30, "the release order")
-    ordered = custody_json(live["env"], "case", "show", case_id)
+    assert now() < order_at, "the server went down before the release-order time"
+    ordered = wait_for(lambda: (v := custody_json(live["env"], "case", "show", case_id))["status"] == "release_ordered" and v,
+                       (order_at - now()).total_seconds() + 30, "the release order")
     ordered_at = datetime.fromisoformat(ordered["release_ordered_at"].replace("Z", "+00:00"))
     assert order_at <= ordered_at < order_at + timedelta(seconds=3) and ordered_at < deadline
 
@@ -506,18 +452,13 @@ def test_the_release_is_ordered_on_time_while_prefect_is_down_and_the_run_catche
     assert custody_json(live["env"], "case", "show", case_id)["status"] == "released"
 
 
-def case_for_the_artifacts(live):
-    """Opened at the module's start, so the board (published once a minute) shows it by the time its test looks."""
-    return case_id_of(ingest(live, detainer_event("e-d1", "PE-1", now() - timedelta(hours=1), a_number="A300000006",
-                                                  name="Zebulon Unmistakable"))[0])
-
-
-def test_artifacts_show_the_board_and_timelines_without_personal_data(live, background):
+def test_artifacts_show_the_board_and_timelines_without_personal_data(live):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
 
-    case_id = background.outcome("artifacts")
+    case_id = case_id_of(ingest(live, detainer_event("e-d1", "PE-1", now() - timedelta(hours=1), a_number="A300000006",
+                                                     name="Zebulon Unmistakable"))[0])
     key = f"case-{case_id}-timeline"
 
     def artifact(name):
@@ -618,22 +559,25 @@ def dump_database(url: str, to: Path) -> None:
     subprocess.run([str(pg_dump), "--no-owner", "--file", str(to), plain], check=True, timeout=120)
 
 
-def personal_data_through_the_system(live):
-    """Three people's cases run through the whole system (case runs, hold steps,
-    artifacts, the relay) from the module's start, beside the other scenarios;
-    the search for their data is the module's last test."""
+def test_personal_data_stays_where_it_belongs(live):
+    """Names, dates of birth and A-numbers run through the whole system (the
+    case runs, hold steps, artifacts, the relay), then are
+    looked for in the Prefect database and its files, the server's and the
+    serve process's logs, everything the Prefect API serves, and the messages
+    each group received. Runs last in this module, so every case of the module
+    is searched for too."""
     import httpx
     import tomllib
 
     env, home = live["env"], live["home"]
     held, unverified, lifted = PEOPLE["held"], PEOPLE["unverified"], PEOPLE["lifted"]
-    t0 = now() - timedelta(seconds=5)
+    t0 = now() - timedelta(seconds=20)
     # The service arrives as a warrant.served event (the form's own path is tested above), so the
     # hold starts at once however slow the machine is; the release is ordered at T0 + 60 s.
     held_case = case_id_of(ingest(live, detainer_of(held, "g-d1", "PG-1", t0 - timedelta(hours=1)),
-                                  release_event("g-r1", "PG-1", t0), service_event("g-w1", "PG-1", t0 + timedelta(seconds=2),
+                                  release_event("g-r1", "PG-1", t0), service_event("g-w1", "PG-1", t0 + timedelta(seconds=5),
                                                                                   badge="W-1024"))[0])
-    assert db(live, "select hold_started_at is not null from cases where case_id = ?", held_case) == [(True,)]
+    assert custody_json(env, "case", "show", held_case)["status"] == "held"
     unverified_case = case_id_of(ingest(live, detainer_of(unverified, "g-d2", "PG-2", t0 - timedelta(hours=1), verified=False),
                                         release_event("g-r2", "PG-2", t0))[0])
     ice_token = {s["name"]: s["token"] for s in tomllib.loads((home / "senders.toml").read_text())["sender"]}["ice"]
@@ -643,7 +587,7 @@ def personal_data_through_the_system(live):
         assert response.status_code == 201, response.text
     lifted_case = response.json()["case_id"]
 
-    wait_for(lambda: status_of(live, held_case) == "release_ordered", 120, "the release order", home)
+    wait_for(lambda: custody_json(env, "case", "show", held_case)["status"] == "release_ordered", 120, "the release order", home)
     ingest(live, released_event("g-o1", "PG-1", now()))
     wait_for(lambda: (r := run_of(live, held_case)) and r.state.type.value == "COMPLETED", 120, "the held case's run to end", home)
     mine = (held_case, unverified_case, lifted_case)
@@ -652,19 +596,6 @@ def personal_data_through_the_system(live):
              120, "every notification of these cases to be delivered", home)
     sent_kinds = {kind for (kind,) in db(live, f"select kind from outbox where case_id in ({placeholders})", *mine)}
     assert {"release-order", "hold-started", "identity-review", "no-hold", "lifted", "released"} <= sent_kinds, sent_kinds
-    return held_case
-
-
-def test_personal_data_stays_where_it_belongs(live, background):
-    """Names, dates of birth and A-numbers run through the whole system (the
-    case runs, hold steps, artifacts, the relay: personal_data_through_the_system), then are
-    looked for in the Prefect database and its files, the server's and the
-    serve process's logs, everything the Prefect API serves, and the messages
-    each group received. Runs last in this module, so every case of the module
-    is searched for too."""
-    env, home = live["env"], live["home"]
-    held = PEOPLE["held"]
-    held_case = background.outcome("personal data")
 
     # Every person of this module's cases, with what the custody database holds about them.
     others = {Person(name, str(dob), a_number) for name, dob, a_number in
