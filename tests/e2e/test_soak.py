@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from custody.simulation import PATHS
 from tests.integration.cli import ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,4 +26,9 @@ def test_the_short_soak_keeps_every_invariant(tmp_path):
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and line.count("|") == 4]
     faults = {r[0].strip(): (int(r[1]), int(r[2])) for r in rows if r[1].strip().isdigit()}
     assert len(faults) == 6 and all(done_ >= 1 and done_ == planned for planned, done_ in faults.values()), faults
+    # Every path a case can take, at least once (the short soak has few cases: see bench/soak/run.py).
+    jail = text.split("## The simulated jail", 1)[1].split("##", 1)[0]
+    paths = {r[0].strip(): int(r[1]) for r in (line.split("|")[1:-1] for line in jail.splitlines() if line.startswith("| "))
+             if r[1].strip().isdigit()}
+    assert set(paths) == set(PATHS) and min(paths.values()) >= 1, paths
     assert "| holds that ran past their deadline | 0 | 0 | yes |" in text
