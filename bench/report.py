@@ -50,7 +50,7 @@ def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         f"    {r['command']}",
         "",
-        f"Run started {m.get('started_at')} on a shared development machine: other developers' test suites were running.",
+        f"Run started {m.get('started_at')} on a shared development machine, where other work may run meanwhile.",
         "Absolute times move with that load; compare each figure with its peer from the same run. The noise probe",
         "(one durable SQLite commit, and the load average, just before and after each benchmark) is in the last section.",
         "",
