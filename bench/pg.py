@@ -55,6 +55,8 @@ class PgCluster:
         if made.returncode != 0:
             raise RuntimeError(f"initdb failed: {made.stderr.strip()[-500:]}")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} -c max_connections=200"
+        if (self.bindir.parent / "lib" / "pg_stat_statements.so").exists():  # the server's own time per statement (bench/sweep.py)
+            options += " -c shared_preload_libraries=pg_stat_statements"
         # The database server is part of the system measured (ours and the peer alike): same priority as they.
         from bench.common import MEASURED_NICE, may_raise_priority
         nice = ["nice", "-n", str(MEASURED_NICE)] if may_raise_priority() else []

@@ -120,9 +120,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
                          f"jobs run twice: {peer.get('jobs_run_twice', '-')} of {tb['n']}", "each exactly once", "yes" if ok else "**no**"])
         sw = _get(s, "sweep", kind, "rows", -1)
         if sw:
-            ok = sw["pass"]["db_ms"] < 100
-            rows.append([f"Backstop sweep ({kind}), {sw['open']:,} open / {sw['due']:,} due, database time",
-                         f"{fmt(sw['pass']['db_ms'])} ms", "-", "< 100 ms", "yes" if ok else "**no**"])
+            rows.append([f"Backstop sweep ({kind}), {sw['open']:,} open / {sw['due']:,} due, database time", *_sweep_verdict(sw["pass"])])
     oc = _get(s, "open_cases", "ours", "rows", -1)
     if oc:
         naive = _get(s, "open_cases", "naive", "extrapolated", -1, default={})
@@ -317,6 +315,22 @@ def _intake(p: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
+def _sweep_verdict(one: dict[str, Any]) -> list[str]:
+    """The summary's cells for one sweep pass: the goal (under 100 ms of
+    database time) is judged on the driver's time; where the server's own time
+    is known (PostgreSQL) it is shown beside it, and a pass whose server time
+    alone meets the goal says so rather than a bare no."""
+    driver, server = one["db_ms"], one.get("server_ms")
+    figure = f"{fmt(driver)} ms" + (f" (server {fmt(server)} ms)" if server is not None else "")
+    if driver < 100:
+        met = "yes"
+    elif server is not None and server < 100:
+        met = "**no**: the server's own time only"
+    else:
+        met = "**no**"
+    return [figure, "-", "< 100 ms", met]
+
+
 def _sweep(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
     out = ["## 6. Backstop: one sweep", "",
            "One pass of the deadline backstop over many open cases, the same due cases each time (so the work is constant and "
@@ -324,15 +338,20 @@ def _sweep(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
            "cases and one template of each kind go through the intake, the rest are copies of the template's rows (renamed, "
            "audit chain recomputed), which the intake would take many minutes to write. Database time is the time inside "
            "the driver (statements, fetching their rows, commits with their fsync), summed over the pass; the pass is the "
-           "product's `sweep()` in-process on a fresh copy of the database (PostgreSQL: analysed and its tables loaded "
-           "into its cache, as a running server has them); the command is `custody sweep --json` in a new process on "
-           "another copy (Python start-up and imports included).", "",
-           "| database | open | due | database time | statements | commits | pass | command | due query alone | next-due query alone |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "product's `sweep()` in-process on a fresh copy of the database, written to disk first as a running server's "
+           "database is (PostgreSQL: analysed and its tables loaded into its cache, as a running server has them); "
+           "the command is `custody sweep --json` in a new process on another copy (Python start-up and imports included). "
+           "On PostgreSQL the server's own time is shown too: the execution time it records for the pass's statements "
+           "(pg_stat_statements, commits included); the rest of the database time is the driver's work (psycopg "
+           "converting each row's values both ways) and the round trips.", "",
+           "| database | open | due | database time | of it in the server | statements | commits | pass | command | due query alone | next-due query alone |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, v in p.items():
         for row in v["rows"]:
             q = row.get("queries_ms", {})
-            out.append(f"| {kind} | {row['open']:,} | {row['due']:,} | **{fmt(row['pass']['db_ms'])} ms** | {row['pass']['statements']} | "
+            server = row["pass"].get("server_ms")
+            out.append(f"| {kind} | {row['open']:,} | {row['due']:,} | **{fmt(row['pass']['db_ms'])} ms** | "
+                       f"{fmt(server) + ' ms' if server is not None else '-'} | {row['pass']['statements']} | "
                        f"{row['pass']['commits']} | {fmt(row['pass']['wall_ms'])} ms | {fmt(_get(row, 'cli', 'wall_ms'))} ms | "
                        f"{fmt(q.get('due query'), 2)} ms | {fmt(q.get('next-due query'), 2)} ms |")
     out += ["", "Where the database time goes in the largest pass:", ""]

@@ -71,7 +71,7 @@ cases = Table(
     Column("booking_number", String(128), nullable=False, index=True),
     Column("facility", String(32), nullable=False),
     Column("a_number", String(16), nullable=False, index=True),
-    Column("status", String(32), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
     Column("status_reason", Text),
     Column("opened_at", UTCDateTime, nullable=False),
     Column("current_detainer_id", Integer, nullable=False),

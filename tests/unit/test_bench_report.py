@@ -67,3 +67,29 @@ def test_a_failed_naive_peer_is_reported_beside_our_figures():
     text = markdown(results(), {})
     assert "**The naive peer failed in this run** (50 live runs): ReadTimeout: timed out" in text
     assert "| custody | 10,000 |" in text
+
+
+def sweep_results(db_ms: float, server_ms: float | None) -> dict:
+    one = {"db_ms": db_ms, "server_ms": server_ms, "statements": 62, "commits": 10, "wall_ms": 300.0,
+           "by_kind_ms": {"insert outbox": db_ms / 2, "update cases": db_ms / 2}, "by_kind_count": {"insert outbox": 10, "update cases": 10}}
+    sweep = {"postgresql": {"rows": [{"open": 100_000, "due": 1_000, "pass": one, "cli": {"wall_ms": 900.0},
+                                      "queries_ms": {"due query": 2.0, "next-due query": 0.4}}]}}
+    return {"command": "bash bench/run", "machine": {}, "kinds": ["postgresql"], "errors": {}, "noise": {},
+            "scenarios": {"sweep": sweep}}
+
+
+def report_lines(db_ms: float, server_ms: float | None) -> list[str]:
+    return markdown(sweep_results(db_ms, server_ms), {}).splitlines()
+
+
+def test_a_sweep_is_judged_on_the_driver_time_and_shows_the_server_time_beside_it():
+    under = line(report_lines(80.0, 40.0), "Backstop sweep (postgresql)")
+    assert "80.0 ms (server 40.0 ms)" in under and under.endswith("| yes |")
+    server_only = line(report_lines(150.0, 75.0), "Backstop sweep (postgresql)")
+    assert "150 ms (server 75.0 ms)" in server_only and "**no**: the server's own time only" in server_only
+    neither = line(report_lines(250.0, 120.0), "Backstop sweep (postgresql)")
+    assert neither.endswith("| **no** |")
+    unknown = line(report_lines(150.0, None), "Backstop sweep (postgresql)")
+    assert "server" not in unknown and unknown.endswith("| **no** |")
+    table = line(report_lines(150.0, 75.0), "postgresql | 100,000 | 1,000 |")
+    assert "| **150 ms** | 75.0 ms |" in table
