@@ -10,6 +10,7 @@ peer in the same run, then bench/results/README.md, results.json and the plots.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shlex
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-load", type=float, default=3.0,
                         help="before each benchmark, wait for the 1-minute load average to fall below this (shared machines)")
     parser.add_argument("--quiet-wait", type=float, default=8.0, help="minutes to wait for that at most (then run anyway)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the figures of the benchmarks not run now from OUT/results.json, each with its own run's "
+                             "command, start and commit (the report names every run)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("custody", "alembic"):
@@ -104,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         spaces.stop_all()
         if pg:
             pg.stop()
-    from bench.report import write_report
+    from bench.report import merge_previous, stamp_runs, write_report
+    stamp_runs(results)
+    if args.merge and (out / "results.json").exists():
+        results = merge_previous(results, json.loads((out / "results.json").read_text()))
     write_report(results, out)
     if not args.work:  # the scratch databases (hundreds of MB); every figure is in the results
         shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,46 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "README.md").write_text(markdown(slim, plots))
 
 
+def stamp_runs(results: dict[str, Any]) -> None:
+    """Each benchmark of this run remembers the run it came from."""
+    run = {"command": results["command"], "started_at": results["machine"].get("started_at"),
+           "commit": results["machine"].get("custody_commit")}
+    results["runs"] = {name: dict(run) for name in results["scenarios"]}
+
+
+def merge_previous(results: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """This run's figures, and those of every benchmark it did not run from
+    an earlier report (with that run's stamp): each benchmark still compares
+    systems measured in one run, one beside the other."""
+    merged = {**results, "scenarios": dict(results["scenarios"]), "noise": dict(results["noise"]),
+              "errors": dict(results["errors"]), "runs": dict(results.get("runs", {}))}
+    earlier = {"command": previous.get("command"), "started_at": _get(previous, "machine", "started_at"),
+               "commit": _get(previous, "machine", "custody_commit")}
+    for name, figures in previous.get("scenarios", {}).items():
+        if name in merged["scenarios"]:
+            continue
+        merged["scenarios"][name] = figures
+        merged["runs"][name] = _get(previous, "runs", name, default=earlier)
+        for part in ("noise", "errors"):
+            if name in previous.get(part, {}):
+                merged[part][name] = previous[part][name]
+    merged["kinds"] = list(dict.fromkeys([*results["kinds"], *previous.get("kinds", [])]))
+    return merged
+
+
+def _runs(r: dict[str, Any]) -> list[str]:
+    """Which run each benchmark's figures come from, when they are not all one."""
+    runs = r.get("runs", {})
+    if len({(v.get("command"), v.get("started_at")) for v in runs.values()}) <= 1:
+        return []
+    out = ["The benchmarks below come from more than one run of the command (`--merge` kept the figures of those not run "
+           "again); within each benchmark, every system was measured in the same run. The machine and software above are "
+           "the latest run's.", "", "| benchmark | run started | custody commit | command |", "|---|---|---|---|"]
+    for name, run in runs.items():
+        out.append(f"| {name} | {run.get('started_at')} | {run.get('commit')} | `{run.get('command')}` |")
+    return out + [""]
+
+
 def _without_raw(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_raw(v) for k, v in value.items() if not k.startswith("raw_")}
@@ -45,7 +85,7 @@ def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
     lines = [
         "# custody benchmarks",
         "",
-        "Every figure below was measured in one run of one command, each system beside its peer on the same machine,",
+        "Each benchmark's figures below were measured in one run of one command, each system beside its peer on the same machine,",
         "one after the other (never at the same time). Regenerate with:",
         "",
         f"    {r['command']}",
@@ -69,8 +109,9 @@ def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
         "fsync and synchronous_commit on) started and stopped by the command.",
         "",
     ]
+    lines += _runs(r)
     if r.get("errors"):
-        lines += ["**Benchmarks that failed in this run:** " + ", ".join(sorted(r["errors"])) + " (tracebacks in results.json).", ""]
+        lines += ["**Benchmarks that failed in their run:** " + ", ".join(sorted(r["errors"])) + " (tracebacks in results.json).", ""]
     s = r["scenarios"]
     lines += _summary(r)
     if "precision" in s:

@@ -93,3 +93,26 @@ def test_a_sweep_is_judged_on_the_driver_time_and_shows_the_server_time_beside_i
     assert "server" not in unknown and unknown.endswith("| **no** |")
     table = line(report_lines(150.0, 75.0), "postgresql | 100,000 | 1,000 |")
     assert "| **150 ms** | 75.0 ms |" in table
+
+
+def test_merging_keeps_the_benchmarks_not_run_again_with_their_own_run():
+    from bench.report import merge_previous, stamp_runs
+    earlier = sweep_results(150.0, 75.0)
+    earlier["machine"] = {"started_at": "2026-11-29T14:06:10Z", "custody_commit": "e6c96e6"}
+    earlier["scenarios"]["intake"] = {"sqlite": {"rows": []}}
+    probe = {"commit_ms_p50": 0.2, "commit_ms_p99": 0.3, "load1": 0.5}
+    earlier["noise"] = {name: {"before": probe, "after": probe, "seconds": s} for name, s in (("sweep", 60), ("intake", 170))}
+    now = sweep_results(80.0, 40.0)
+    now.update(command="bash bench/run --only sweep --merge", machine={"started_at": "2026-11-29T16:40:00Z", "custody_commit": "6cea784"},
+               kinds=["sqlite", "postgresql"])
+    stamp_runs(now)
+    merged = merge_previous(now, earlier)
+    assert merged["scenarios"]["sweep"]["postgresql"]["rows"][0]["pass"]["db_ms"] == 80.0  # this run's figures win
+    assert merged["scenarios"]["intake"] == {"sqlite": {"rows": []}}
+    assert merged["noise"]["intake"]["seconds"] == 170 and "intake" not in now["scenarios"]  # the run itself is unchanged
+    assert merged["runs"]["sweep"]["commit"] == "6cea784" and merged["runs"]["intake"]["commit"] == "e6c96e6"
+    assert merged["kinds"] == ["sqlite", "postgresql"]
+    text = markdown(merged, {})
+    assert "| intake | 2026-11-29T14:06:10Z | e6c96e6 | `bash bench/run` |" in text
+    assert "| sweep | 2026-11-29T16:40:00Z | 6cea784 |" in text
+    assert "more than one run" not in markdown(now, {})  # one run: no table of runs
