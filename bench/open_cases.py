@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from bench.common import (
     ROOT,
@@ -49,7 +49,8 @@ What is real and what is constructed:
   durable), but their Prefect runs are created through the Prefect API directly in the state the flow leaves them
   in (Suspended, with the pause key the flow's first wait takes, `waits-for-release-<first 16 hex digits of the
   case's mirror digest>-0`; same deployment, name, tags, parameters and idempotency key as `create_case_run`
-  uses), and the case_runs row records the run as in step with that digest, as the flow's mark-synced step would.
+  uses), and the case_runs row records the run as in step with that digest (and the case's mirror_pending is
+  cleared), as the flow's mark-synced step would.
   The digest is computed before the case is posted and checked against the stored cases afterwards.
   Starting 10,000 real runs would cost hours of CPU on this machine (the real cost per run is reported). A
   constructed run lacks the real run's task runs, logs, timeline artifact and earlier states (Scheduled, Pending,
@@ -264,6 +265,9 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
                                .where(t.case_runs.c.synced_version != t.cases.c.version, t.cases.c.case_id.in_(case_ids))).scalar_one()
     if lagging:
         raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
+    with core.engine.begin() as conn:  # in step: cleared, as the run's mark-synced step clears it (store._mirror_caught_up)
+        for first in range(0, count, 1000):
+            conn.execute(update(t.cases).where(t.cases.c.case_id.in_(case_ids[first:first + 1000])).values(mirror_pending=False))
     _check_digests(core, case_ids, digests)
     return {"prefect_construct_s": prefect_s, "prefect_construct_retries": retries, "custody_intake_s": intake_s}
 

@@ -428,8 +428,8 @@ GROWTH_WHY = {
                "(state_type, that sort); both count every matching run for the page total: linear in runs, in Prefect's "
                "schema, not custody's",
     "ui count": "a count of every run: a scan of all runs (Prefect's own query)",
-    "reconcile": "the bridge's catch-up read walks every case (open or ended) in next-due order and looks up its run "
-                 "to find the lagging ones: linear in cases, twice a minute (models/store.py cases_out_of_sync)",
+    "reconcile": "the bridge's catch-up read takes the cases whose run may lag from a partial index of them "
+                 "(cases.mirror_pending, migration 0009): the waiting cases in step are not read",
     "idle cpu": "the interval deployments and the Prefect server's loop services: nothing per waiting case",
 }
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -104,6 +105,10 @@ cases = Table(
     Column("next_due_at", UTCDateTime, index=True),
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Set by every change of the case, cleared once its Prefect run is known to
+    # have seen the change: the bridge's catch-up reads these cases only, not
+    # every case there ever was (store.cases_out_of_sync).
+    Column("mirror_pending", Boolean, nullable=False, server_default=true()),
 )
 
 detainers = Table(
@@ -206,6 +211,10 @@ outbox = Table(
 )
 Index("ix_outbox_state_next_attempt_at", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_cases_status_next_due_at", cases.c.status, cases.c.next_due_at)
+# Partial: only the cases whose run may lag (a handful), in the order the catch-up takes them.
+# `IS true` (not `= :param`) so that SQLite, too, sees that the catch-up's query is covered.
+Index("ix_cases_mirror_pending", cases.c.next_due_at, cases.c.case_id,
+      sqlite_where=cases.c.mirror_pending.is_(True), postgresql_where=cases.c.mirror_pending.is_(True))
 
 case_runs = Table(
     "case_runs", metadata,

@@ -353,6 +353,7 @@ class SqlUnitOfWork:
         if flow_run_id is not None:
             values["flow_run_id"] = flow_run_id
         self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id).values(**values))
+        self._mirror_caught_up(case_id)
 
     def case_run_synced(self, case_id: str, version: int, digest: str | None = None) -> None:
         """The run has seen `version` (never moves back). With the digest of what
@@ -365,6 +366,7 @@ class SqlUnitOfWork:
         else:
             newer = r.c.synced_version < version
         self.conn.execute(update(r).where(r.c.case_id == case_id, newer).values(**values))
+        self._mirror_caught_up(case_id)
 
     def case_run_synced_unchanged(self, case_id: str, version: int, seen_version: int, digest: str) -> bool:
         """Compare-and-set: mark `version` seen only if the row still says what
@@ -373,7 +375,19 @@ class SqlUnitOfWork:
         done = self.conn.execute(update(r).where(r.c.case_id == case_id, r.c.synced_version == seen_version,
                                                  r.c.mirror_digest == digest, r.c.synced_version < version)
                                  .values(synced_version=version).execution_options(preserve_rowcount=True))
-        return done.rowcount == 1
+        if done.rowcount != 1:
+            return False
+        self._mirror_caught_up(case_id)
+        return True
+
+    def _mirror_caught_up(self, case_id: str) -> None:
+        """Clear the case's mirror_pending if its run exists and has seen its
+        latest version; a change committed meanwhile keeps it set (the version
+        compared is the one this statement finds)."""
+        c, r = t.cases, t.case_runs
+        seen = select(r.c.case_id).where(r.c.case_id == c.c.case_id, r.c.flow_run_id.is_not(None),
+                                         r.c.synced_version >= c.c.version).exists()
+        self.conn.execute(update(c).where(c.c.case_id == case_id, c.c.mirror_pending.is_(True), seen).values(mirror_pending=False))
 
     def cases_out_of_sync(self, limit: int = 500) -> list[RowMapping]:
         """Cases whose run is missing or has not seen the latest version."""
@@ -381,7 +395,8 @@ class SqlUnitOfWork:
         return list(self.conn.execute(
             select(c.c.case_id, c.c.facility, c.c.version, c.c.status, r.c.flow_run_id, r.c.synced_version)
             .select_from(c.outerjoin(r, r.c.case_id == c.c.case_id))
-            .where(or_(r.c.case_id.is_(None), r.c.flow_run_id.is_(None), r.c.synced_version < c.c.version))
+            .where(c.c.mirror_pending.is_(True),  # through its partial index: the waiting cases in step are not read
+                   or_(r.c.case_id.is_(None), r.c.flow_run_id.is_(None), r.c.synced_version < c.c.version))
             .order_by(c.c.next_due_at, c.c.case_id).limit(limit)
         ).mappings())
 
@@ -543,7 +558,7 @@ SAVED_STATE = (*_CASE_FIELDS, "status", "last_reminder_mark_s", "next_due_at")
 def saved_state(case: Case, policy: Policy) -> dict[str, Any]:
     """What saving the case would store (comparable with `cases_for_update`'s)."""
     values = _case_values(case, policy, None)
-    del values["updated_at"]
+    del values["updated_at"], values["mirror_pending"]  # bookkeeping of the write, not the case's state
     return values
 
 
@@ -565,6 +580,7 @@ def _case_values(case: Case, policy: Policy, now: datetime | None) -> dict[str, 
     values["last_reminder_mark_s"] = None if case.last_reminder_mark is None else int(case.last_reminder_mark.total_seconds())
     values["next_due_at"] = case.next_due_at(policy) if case.is_open else None
     values["updated_at"] = now
+    values["mirror_pending"] = True  # every change is news to the case's run until it has seen it
     return values
 
 
