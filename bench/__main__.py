@@ -6,6 +6,7 @@ peer in the same run, then bench/results/README.md, results.json and the plots.
     python -m bench --only precision,restart
     python -m bench --no-pg         # SQLite only
     python -m bench --keep-nice     # never raise a process's priority (a soak test shares the machine)
+    python -m bench --small --only open_cases --naive-runs 50   # the naive peer at full size, the rest small
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-nice", action="store_true",
                         help="run every process at the nice level the command was started with (by default, as root, the "
                              "measured processes run at nice -10)")
+    parser.add_argument("--naive-runs", type=int, metavar="N",
+                        help=f"live runs of the naive peer in open_cases (default {FULL['naive_n']}, with --small {SMALL['naive_n']})")
     parser.add_argument("--quiet-load", type=float, default=3.0,
                         help="before each benchmark, wait for the 1-minute load average to fall below this (shared machines)")
     parser.add_argument("--quiet-wait", type=float, default=8.0, help="minutes to wait for that at most (then run anyway)")
@@ -56,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.keep_nice:
         os.environ[KEEP_NICE_ENV] = "1"  # read here and by every process the benchmarks start
-    sizes = SMALL if args.small else FULL
+    try:
+        sizes = choose_sizes(args.small, args.naive_runs)
+    except ValueError as exc:
+        parser.error(str(exc))
     only = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     unknown = set(only) - set(SCENARIOS)
     if unknown:
@@ -117,6 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"results: {out / 'README.md'}", file=sys.stderr)
     return 1 if results["errors"] else 0
+
+
+def choose_sizes(small: bool, naive_runs: int | None = None) -> dict:
+    """The sizes of this run: full or small, the naive peer's runs overridden if asked."""
+    sizes = dict(SMALL if small else FULL)
+    if naive_runs is not None:
+        if naive_runs < 1:
+            raise ValueError(f"--naive-runs: must be at least 1, not {naive_runs}")
+        sizes["naive_n"] = naive_runs
+    return sizes
 
 
 def wait_for_quiet(load: float, minutes: float) -> float:

@@ -352,12 +352,46 @@ async def _create_suspended_runs(deployment_name: str, case_tag, case_ids: list[
 
 # --- what is measured at each size ---------------------------------------------------------------------
 
+STEADY_WAIT_S = 120.0  # the interval deployments start a run every minute; each lasts seconds, so a gap comes within two
+
+
+def wait_for_long_lived(flow_runs, timeout: float = STEADY_WAIT_S, every: float = 0.5,
+                        clock=time.monotonic, sleep=time.sleep) -> dict[str, Any]:
+    """Until no flow-run process is alive (`flow_runs()`: their ids), so that
+    memory and processes are read from the long-lived ones only (custody up,
+    its Prefect server and serve process) and not from a run that happens to
+    be starting or exiting at that instant; at most `timeout` seconds, then
+    the reading is taken anyway (the runs alive are counted apart)."""
+    started = clock()
+    seen: set[int] = set()
+    while True:
+        alive = flow_runs()
+        seen.update(alive)
+        waited = clock() - started
+        if not alive or waited >= timeout:
+            return {"waited_s": waited, "flow_runs_seen": len(seen), "flow_runs_left": len(alive)}
+        sleep(every)
+
+
+def _flow_run_pids(pid: int) -> list[int]:
+    return [p for p in descendants(pid) if b"prefect.engine" in _cmdline(p) and not _exited(p)]
+
+
+def _exited(pid: int) -> bool:
+    """A zombie: exited, not yet reaped by the serve process (no memory left)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
 def _measure(ws: Workspace, proc: subprocess.Popen, core, api: str, idle_cpu_s: float = 0) -> dict[str, Any]:
+    steady_wait = wait_for_long_lived(lambda: _flow_run_pids(proc.pid))
     rss, processes = tree_rss(proc.pid)
-    runs = [p for p in descendants(proc.pid) if b"prefect.engine" in _cmdline(p)]
+    runs = _flow_run_pids(proc.pid)
     run_rss = sum(rss_bytes(p) for p in runs)
     found: dict[str, Any] = {"rss_bytes": rss, "processes": processes, "rss_steady_bytes": rss - run_rss,
-                             "flow_run_processes": len(runs),
+                             "flow_run_processes": len(runs), "steady_wait": steady_wait,
                              "custody_db_bytes": _dbstat_bytes(ws.database_url.removeprefix("sqlite:///")),
                              "prefect_db_bytes": _dbstat_bytes(str(ws.home / "prefect" / "prefect.db")),
                              "ui_list_ms": _ui_list(api), "reconcile_query_ms": _reconcile_query(core)}
@@ -464,14 +498,20 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
     case_ids = waiting_cases(core, "nv", 500, n)
     prefect_port = free_port()
     api = f"http://127.0.0.1:{prefect_port}/api"
+    database, database_env = prefect_server_database(spaces.pg.fresh_database(NAIVE_PREFECT_DATABASE) if spaces.pg else None)
     env = ws.env(PREFECT_HOME=str(ws.home / "prefect"), PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                 PREFECT_RUNNER_POLL_FREQUENCY="3")
+                 PREFECT_RUNNER_POLL_FREQUENCY="3", **database_env)
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
                               env=env, cwd=ROOT, stdout=open(ws.home / "prefect-server.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True, preexec_fn=raise_priority)
     ws.children.append(server)
-    out: dict[str, Any] = {"runs": n, "poll_s": POLL_SECONDS, "pace_s": REAL_PACE_S, "api_read_failures": []}
+    out: dict[str, Any] = {"runs": n, "poll_s": POLL_SECONDS, "pace_s": REAL_PACE_S, "prefect_database": database,
+                           "api_read_failures": []}
     failures = out["api_read_failures"]
+    postgres = spaces.pg.postmaster_pid() if database == "postgresql" else None
+
+    def cpu() -> float:  # the peer's whole system: its server, its serve process and runs, and its database server
+        return _tree_cpu(served.pid) + _tree_cpu(server.pid) + (_tree_cpu(postgres) if postgres else 0.0)
     try:
         wait_http(f"{api}/health", timeout=180, token=None)
         served = subprocess.Popen([sys.executable, "-m", "bench.naive"], env=env, cwd=ROOT,
@@ -492,9 +532,11 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
             time.sleep(10)
             base = tree_rss(server.pid)[0] + tree_rss(served.pid)[0]
             out["baseline_rss_bytes"] = base
-            before = _tree_cpu(served.pid) + _tree_cpu(server.pid)
+            if postgres:
+                out["postgres_baseline_rss_bytes"] = tree_rss(postgres)[0]
+            before = cpu()
             time.sleep(30)
-            base_cpu = (_tree_cpu(served.pid) + _tree_cpu(server.pid) - before) / 30 * 100
+            base_cpu = (cpu() - before) / 30 * 100
             out["baseline_idle_cpu_percent"] = base_cpu
             cpu_before = _tree_cpu(served.pid)
             started = time.monotonic()
@@ -516,15 +558,18 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
             rss, processes = tree_rss(served.pid)
             rss += tree_rss(server.pid)[0]
             out.update(rss_bytes=rss, processes=processes + 1, rss_per_run=(rss - base) / n)
-            before = _tree_cpu(served.pid) + _tree_cpu(server.pid)
+            if postgres:
+                out["postgres_rss_bytes"], out["postgres_processes"] = tree_rss(postgres)
+            before = cpu()
             time.sleep(60)
-            out["idle_cpu_percent"] = (_tree_cpu(served.pid) + _tree_cpu(server.pid) - before) / 60 * 100
+            out["idle_cpu_percent"] = (cpu() - before) / 60 * 100
             out["ui_list_ms"] = _ui_list(api)
             per_run_cpu = max(0.0, out["idle_cpu_percent"] - base_cpu) / n
             out["extrapolated"] = [{"open": size, "rss_bytes": base + out["rss_per_run"] * size, "processes": size + 2,
                                     "start_cpu_s": out["start_cpu_s_per_run"] * size,
                                     "idle_cpu_percent": base_cpu + per_run_cpu * size} for size in sizes]
-            print(f"   naive: {n} live runs: {out['rss_per_run'] / 2**20:.0f} MiB and {out['start_cpu_s_per_run']:.1f} CPU-s each"
+            print(f"   naive (Prefect on {database}): {n} live runs: {out['rss_per_run'] / 2**20:.0f} MiB and "
+                  f"{out['start_cpu_s_per_run']:.1f} CPU-s each"
                   + (f"; {len(failures)} API reads failed" if failures else ""), file=sys.stderr, flush=True)
             for run in _retrying(lambda: client.read_flow_runs(flow_run_filter=by_deployment, limit=n + 10), "the naive runs", failures):
                 _retrying(lambda: client.set_flow_run_state(run.id, Cancelled(), force=True), "cancelling a naive run", failures)
@@ -533,6 +578,28 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
         ws.stop_all()
         core.engine.dispose()
     return out
+
+
+NAIVE_PREFECT_DATABASE = "open_naive_prefect"
+
+
+def prefect_server_database(url: str | None) -> tuple[str, dict[str, str]]:
+    """Which database the naive peer's Prefect server keeps its runs in, and
+    the environment that tells the server so. With the run's PostgreSQL
+    cluster (`url`, a fresh database's SQLAlchemy URL): PostgreSQL through
+    asyncpg, the setup Prefect recommends beyond light load, so the peer is
+    not judged by SQLite's limits (a SQLite-backed server stopped answering
+    with 50 live runs). Without one: Prefect's default, SQLite under
+    PREFECT_HOME."""
+    if url is None:
+        return "sqlite", {}
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"prefect_server_database: url must be a PostgreSQL URL, not {parsed.get_backend_name()!r}")
+    asyncpg = parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    return "postgresql", {"PREFECT_SERVER_DATABASE_CONNECTION_URL": asyncpg}
 
 
 def _retrying(call, what: str, failures: list[str], attempts: int = 3):

@@ -83,6 +83,13 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def postmaster_pid(self) -> int | None:
+        """The cluster's server process (its backends are its children)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def version(self) -> str:
         out = subprocess.run([str(self.bindir / "postgres"), "--version"], capture_output=True, text=True)
         return out.stdout.strip()

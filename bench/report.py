@@ -291,9 +291,11 @@ def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
                    ) if row.get("constructed") else "-"
         out.append(_open_row("custody", row["open"], row, created))
     if n.get("error"):
-        out += ["", f"**The naive peer failed in this run** ({n['runs']} live runs): {n['error']}"]
+        out += ["", f"**The naive peer failed in this run** ({n['runs']} live runs"
+                + (f", its Prefect server on {NAIVE_DATABASE[n['prefect_database']]}" if n.get("prefect_database") in NAIVE_DATABASE else "")
+                + f"): {n['error']}"]
     elif n:
-        out.append(f"| naive (measured) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | - | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
+        out.append(f"| naive (measured, Prefect on {NAIVE_DATABASE.get(n.get('prefect_database'), 'SQLite')}) | {n['runs']} | {n['rss_bytes'] / MiB:,.0f} MiB | - | {n['processes']} | {fmt(n.get('idle_cpu_percent'))} % | - | - | "
                    f"{fmt(n.get('start_s'))} s ({fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s per run) | "
                    f"{fmt(_get(n, 'ui_list_ms', 'paginate', 'p50'))} / {fmt(_get(n, 'ui_list_ms', 'paginate', 'p95'))} ms | - | - |")
         for e in n.get("extrapolated", []):
@@ -303,7 +305,7 @@ def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
                 f"measured at {n['runs']} live runs, created one every {n.get('pace_s', '-')} s as our real path receives its detainers "
                 f"({fmt(n['rss_per_run'] / MiB)} MiB and {fmt(n.get('start_cpu_s_per_run'), 2)} CPU-s to start, each; "
                 f"idle CPU {fmt(n.get('baseline_idle_cpu_percent'))} % before the runs), extrapolated linearly. This machine has 2 cores "
-                "and 24 GiB: 1,000 of them do not fit."]
+                "and 24 GiB: 1,000 of them do not fit.", "", _naive_database(n)]
     failed = [(label, len(x.get("api_read_failures", []))) for label, x in (("custody", o), ("naive", n)) if x]
     ui_failed = [(label, sum(_get(row, "ui_list_ms", q, "failed", default=0)
                              for row in rows_ for q in ("paginate", "paginate suspended", "count")))
@@ -319,9 +321,48 @@ def _open(p: dict[str, Any], plots: dict[str, str]) -> list[str]:
             "deployments `custody up` serves (backstop, reconcile and relay, each a new flow-run process every minute, about "
             "2 CPU-s each on this machine) and the Prefect server handling them; it does not depend on the number of waiting "
             "cases. The \"flow-run processes\" column is those interval runs alive at the moment of the reading.", ""]
+    waits = _steady_waits(o)
+    if waits:
+        out += [waits, ""]
     if "open" in plots:
         out += [f"![memory by open cases]({plots['open']})", ""]
     return out
+
+
+NAIVE_DATABASE = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
+
+def _naive_database(n: dict[str, Any]) -> str:
+    """Which database the peer's Prefect server used, and what of it the figures hold."""
+    if n.get("prefect_database") == "postgresql":
+        pg = n.get("postgres_rss_bytes")
+        return ("The naive peer's Prefect server keeps its runs in **PostgreSQL** (asyncpg; a database of this run's own "
+                "cluster), the setup Prefect recommends beyond light load: on its default SQLite, a server with 50 live runs "
+                "stopped answering altogether (even /api/health) in an earlier run. Its idle CPU includes the PostgreSQL "
+                "server's; its memory does not (the PostgreSQL processes held "
+                + (f"{n.get('postgres_baseline_rss_bytes', 0) / MiB:,.0f} MiB before the runs and {pg / MiB:,.0f} MiB in "
+                   f"{n.get('postgres_processes', '-')} processes with them, resident, shared buffers counted once per process)."
+                   if pg is not None else "an unmeasured amount).")
+                + " Ours keeps its Prefect server on SQLite, as `custody up` starts it.")
+    return ("The naive peer's Prefect server keeps its runs in **SQLite** (Prefect's default; this run had no PostgreSQL "
+            "cluster), as ours does.")
+
+
+def _steady_waits(o: dict[str, Any]) -> str:
+    """How long each of our readings waited for the interval runs to end (bench/open_cases.py: wait_for_long_lived)."""
+    readings = [("empty", o.get("baseline", {})), (f"after the {o.get('real_cases', '-')} real runs", o.get("after_real", {}))]
+    readings += [(f"{row['open']:,} open", row) for row in o.get("rows", [])]
+    parts = []
+    for label, row in readings:
+        w = row.get("steady_wait")
+        if w:
+            parts.append(f"{label}: {fmt(w['waited_s'])} s, {w['flow_runs_seen']} run{'s' if w['flow_runs_seen'] != 1 else ''} seen"
+                         + (f", **{w['flow_runs_left']} still alive** when the wait ran out" if w["flow_runs_left"] else ""))
+    if not parts:
+        return ""
+    from bench.open_cases import STEADY_WAIT_S
+    return ("Memory and processes are read once no flow-run process is alive (waiting at most "
+            f"{fmt(STEADY_WAIT_S, 0)} s), so that a run starting or exiting at that instant is not counted as the system's own; waited " + "; ".join(parts) + ".")
 
 
 def _sec(ms: float | None) -> float | None:

@@ -37,3 +37,40 @@ def test_another_case_id_gives_another_key(make_core, clock):
     core = make_core(policy(mode="detainer"))
     raw = detainer_event("o410", 7, clock.now() - timedelta(hours=1), 410)
     assert first_wait("2026-00001", raw, core.policy, at=clock.now()) != first_wait("2026-00002", raw, core.policy, at=clock.now())
+
+
+class Clock:
+    """The wait's clock and sleep, injected: no real waiting."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def test_the_reading_waits_until_the_flow_runs_alive_have_exited():
+    from bench.open_cases import wait_for_long_lived
+
+    clock = Clock()
+    alive = iter([[101, 102, 103], [102, 103], [103, 104], []])  # 101 exits, 104 starts, then none
+    found = wait_for_long_lived(lambda: next(alive), timeout=120, every=0.5, clock=clock.now, sleep=clock.sleep)
+    assert found == {"waited_s": 1.5, "flow_runs_seen": 4, "flow_runs_left": 0}
+
+
+def test_the_wait_is_bounded_and_says_what_was_still_alive():
+    from bench.open_cases import wait_for_long_lived
+
+    clock = Clock()
+    found = wait_for_long_lived(lambda: [7, 8], timeout=10, every=1, clock=clock.now, sleep=clock.sleep)
+    assert found == {"waited_s": 10, "flow_runs_seen": 2, "flow_runs_left": 2}
+
+
+def test_no_flow_run_alive_means_no_wait():
+    from bench.open_cases import wait_for_long_lived
+
+    clock = Clock()
+    assert wait_for_long_lived(list, clock=clock.now, sleep=clock.sleep) == {"waited_s": 0, "flow_runs_seen": 0, "flow_runs_left": 0}

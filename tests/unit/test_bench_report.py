@@ -116,3 +116,44 @@ def test_merging_keeps_the_benchmarks_not_run_again_with_their_own_run():
     assert "| intake | 2026-11-29T14:06:10Z | e6c96e6 | `bash bench/run` |" in text
     assert "| sweep | 2026-11-29T16:40:00Z | 6cea784 |" in text
     assert "more than one run" not in markdown(now, {})  # one run: no table of runs
+
+
+def naive(database: str | None) -> dict:
+    found = {"runs": 50, "poll_s": 15.0, "pace_s": 0.5, "baseline_rss_bytes": 400 * MiB, "baseline_idle_cpu_percent": 3.0,
+             "start_s": 60.0, "start_cpu_s_per_run": 2.5, "rss_bytes": 6_000 * MiB, "processes": 53, "rss_per_run": 112 * MiB,
+             "idle_cpu_percent": 20.0, "api_read_failures": [], "ui_list_ms": ui(15),
+             "extrapolated": [{"open": 1000, "rss_bytes": 112_000 * MiB, "processes": 1002, "start_cpu_s": 2500.0, "idle_cpu_percent": 300.0}]}
+    if database:
+        found["prefect_database"] = database
+    if database == "postgresql":
+        found.update(postgres_baseline_rss_bytes=60 * MiB, postgres_rss_bytes=90 * MiB, postgres_processes=12)
+    return found
+
+
+def test_the_report_says_which_database_the_naive_peer_s_server_used():
+    text = markdown(results(naive("postgresql")), {})
+    assert "| naive (measured, Prefect on PostgreSQL) | 50 |" in text
+    assert "keeps its runs in **PostgreSQL**" in text
+    assert "held 60 MiB before the runs and 90 MiB in 12 processes" in text
+    sqlite = markdown(results(naive("sqlite")), {})
+    assert "| naive (measured, Prefect on SQLite) | 50 |" in sqlite
+    assert "keeps its runs in **SQLite**" in sqlite and "**PostgreSQL**" not in sqlite
+
+
+def test_results_from_before_the_database_was_recorded_read_as_sqlite():
+    assert "| naive (measured, Prefect on SQLite) | 50 |" in markdown(results(naive(None)), {})
+
+
+def test_a_failed_naive_peer_says_which_database_its_server_was_on():
+    text = markdown(results({"runs": 50, "prefect_database": "postgresql", "error": "RuntimeError: timed out"}), {})
+    assert "**The naive peer failed in this run** (50 live runs, its Prefect server on PostgreSQL): RuntimeError: timed out" in text
+
+
+def test_the_report_says_how_long_each_reading_waited_for_the_interval_runs():
+    r = results(naive("postgresql"))
+    rows = r["scenarios"]["open_cases"]["ours"]["rows"]
+    rows[0]["steady_wait"] = {"waited_s": 4.5, "flow_runs_seen": 1, "flow_runs_left": 0}
+    rows[1]["steady_wait"] = {"waited_s": 120.0, "flow_runs_seen": 5, "flow_runs_left": 2}
+    text = markdown(r, {})
+    assert "1,000 open: 4.5 s, 1 run seen; 10,000 open: 120 s, 5 runs seen, **2 still alive** when the wait ran out." in text
+    assert "waiting at most 120 s" in text
