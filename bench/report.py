@@ -337,8 +337,11 @@ def _naive_database(n: dict[str, Any]) -> str:
     if n.get("prefect_database") == "postgresql":
         pg = n.get("postgres_rss_bytes")
         return ("The naive peer's Prefect server keeps its runs in **PostgreSQL** (asyncpg; a database of this run's own "
-                "cluster), the setup Prefect recommends beyond light load: on its default SQLite, a server with 50 live runs "
-                "stopped answering altogether (even /api/health) in an earlier run. Its idle CPU includes the PostgreSQL "
+                "cluster), the setup Prefect recommends beyond light load. On its default SQLite, a server with about 50 live "
+                "runs stops answering altogether, even /api/health, with nothing to do: on SQLite, Prefect 3.9 lets at most 100 "
+                "requests in at once (its RequestLimitMiddleware), a websocket counts as a request for as long as it is open, "
+                "and each live run keeps two open (the events it sends, and the watch for its own suspension). Its idle CPU "
+                "includes the PostgreSQL "
                 "server's; its memory does not (the PostgreSQL processes held "
                 + (f"{n.get('postgres_baseline_rss_bytes', 0) / MiB:,.0f} MiB before the runs and {pg / MiB:,.0f} MiB in "
                    f"{n.get('postgres_processes', '-')} processes with them, resident, shared buffers counted once per process)."
