@@ -501,6 +501,10 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
     database, database_env = prefect_server_database(spaces.pg.fresh_database(NAIVE_PREFECT_DATABASE) if spaces.pg else None)
     env = ws.env(PREFECT_HOME=str(ws.home / "prefect"), PREFECT_API_URL=api, PREFECT_SERVER_ANALYTICS_ENABLED="false",
                  PREFECT_RUNNER_POLL_FREQUENCY="3", **database_env)
+    if database == "sqlite" and 2 * n >= SQLITE_REQUEST_LIMIT - 10:
+        print(f"   (naive: {n} live runs on a SQLite-backed Prefect server: each holds 2 websockets, and on SQLite the server "
+              f"admits {SQLITE_REQUEST_LIMIT} requests at once, a websocket counting as one while open: expect it to stop "
+              "answering; a PostgreSQL cluster avoids this)", file=sys.stderr, flush=True)
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
                               env=env, cwd=ROOT, stdout=open(ws.home / "prefect-server.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True, preexec_fn=raise_priority)
@@ -581,6 +585,7 @@ def naive_peer(spaces: Workspaces, n: int, sizes: tuple[int, ...]) -> dict[str, 
 
 
 NAIVE_PREFECT_DATABASE = "open_naive_prefect"
+SQLITE_REQUEST_LIMIT = 100  # prefect/server/api/server.py: RequestLimitMiddleware(limit=100) when the database is SQLite
 
 
 def prefect_server_database(url: str | None) -> tuple[str, dict[str, str]]:

@@ -46,3 +46,17 @@ def test_naive_runs_below_one_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         main(["--small", "--only", "open_cases", "--naive-runs", "0", "--no-pg", "--work", "/nonexistent-never-made"])
     assert "--naive-runs: must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_the_sqlite_request_limit_the_report_explains_the_hang_by_is_prefect_s():
+    """The report says a SQLite-backed server admits SQLITE_REQUEST_LIMIT requests
+    at once, websockets included: if a Prefect upgrade changes that, say so here."""
+    import inspect
+
+    from prefect.server.api import server
+
+    from bench.open_cases import SQLITE_REQUEST_LIMIT
+
+    assert f"add_middleware(RequestLimitMiddleware, limit={SQLITE_REQUEST_LIMIT})" in inspect.getsource(server.create_app)
+    call = inspect.getsource(server.RequestLimitMiddleware.__call__)
+    assert "scope" in call and "websocket" not in call and "http" not in call  # every scope waits, a websocket for its whole life
