@@ -474,7 +474,9 @@ GROWTH_WHY = {
     "ui count": "a count of every run: a scan of all runs (Prefect's own query)",
     "reconcile": "the bridge's catch-up read takes the cases whose run may lag from a partial index of them "
                  "(cases.mirror_pending, migration 0009): the waiting cases in step are not read",
-    "idle cpu": "the interval deployments and the Prefect server's loop services: nothing per waiting case",
+    "idle cpu": "the interval deployments and the Prefect server's loop services: nothing per waiting case (the "
+                "server's pause-expiration service, which re-reads every suspended run every 5 s, is off: no case run "
+                "suspends with a timeout)",
 }
 
 

@@ -80,6 +80,10 @@ class Settings:
             "PREFECT_LOGGING_LOG_PRINTS": "false",
             # A resumed case run starts within seconds, not the default ten.
             "PREFECT_RUNNER_POLL_FREQUENCY": os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY", "3"),
+            # No case run suspends with a timeout (flows/case.py), so the server's pause-expiration
+            # service would only re-read every suspended run every 5 s: a cost per waiting case.
+            "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED":
+                os.environ.get("PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED", "false"),
             "CUSTODY_HOME": str(self.home),
             "CUSTODY_DATABASE_URL": self.database_url,
             "CUSTODY_POLICY": str(self.policy_path),

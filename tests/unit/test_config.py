@@ -53,3 +53,19 @@ def test_the_demo_never_uses_the_real_databases(tmp_path, monkeypatch):
     demo = demo_settings(real)
     assert demo.database_url == "postgresql://custody@db/demo"
     assert demo.prefect_env()["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://prefect@db/demo_prefect"
+
+
+def test_the_prefect_server_does_not_re_read_suspended_runs_for_pause_timeouts_none_has(monkeypatch):
+    import ast
+    from pathlib import Path
+
+    from prefect.settings.models.root import Settings as PrefectSettings
+    monkeypatch.delenv("PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED", raising=False)
+    for key, value in settings().prefect_env().items():
+        monkeypatch.setenv(key, value)
+    assert PrefectSettings().server.services.pause_expirations.enabled is False  # the name is Prefect's own
+    # ...which is only right while no case run suspends with a timeout.
+    tree = ast.parse((Path(__file__).parents[2] / "flows" / "case.py").read_text())
+    suspends = [call for call in ast.walk(tree) if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "suspend_flow_run"]
+    assert suspends and all(any(k.arg == "timeout" and isinstance(k.value, ast.Constant) and k.value.value is None
+                                for k in call.keywords) for call in suspends)
