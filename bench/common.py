@@ -371,7 +371,9 @@ def machine() -> dict[str, Any]:
     except (OSError, IndexError, ValueError):
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    # The results folder is the command's output (and --merge's input), not code that was measured.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {
         "cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
         "os": _os_name(), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,

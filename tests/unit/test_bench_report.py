@@ -157,3 +157,14 @@ def test_the_report_says_how_long_each_reading_waited_for_the_interval_runs():
     text = markdown(r, {})
     assert "1,000 open: 4.5 s, 1 run seen; 10,000 open: 120 s, 5 runs seen, **2 still alive** when the wait ran out." in text
     assert "waiting at most 120 s" in text
+
+
+def test_a_merged_precision_without_its_raw_lateness_keeps_that_runs_plot(tmp_path):
+    import pytest
+    pytest.importorskip("matplotlib")  # the `bench` extra
+    from bench.report import _plots
+    (tmp_path / "precision.png").write_bytes(b"the earlier run's plot")
+    kept = {"ours": {"record_ms": {"p99": 0.02}}, "apscheduler": {"record_ms": {"p99": 8.0}}}  # as results.json holds it
+    made = _plots({"scenarios": {"precision": {"sqlite": kept}}}, tmp_path)
+    assert made["precision"] == "precision.png"
+    assert (tmp_path / "precision.png").read_bytes() == b"the earlier run's plot"
