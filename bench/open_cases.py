@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
 from bench.common import (
     ROOT,
@@ -265,9 +265,10 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
                                .where(t.case_runs.c.synced_version != t.cases.c.version, t.cases.c.case_id.in_(case_ids))).scalar_one()
     if lagging:
         raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
-    with core.engine.begin() as conn:  # in step: cleared, as the run's mark-synced step clears it (store._mirror_caught_up)
+    with core.uow() as uow:  # in step: cleared by the store's own rule, as the run's mark-synced step clears it
         for first in range(0, count, 1000):
-            conn.execute(update(t.cases).where(t.cases.c.case_id.in_(case_ids[first:first + 1000])).values(mirror_pending=False))
+            uow.mirrors_caught_up(*case_ids[first:first + 1000])
+        uow.commit()
     _check_digests(core, case_ids, digests)
     return {"prefect_construct_s": prefect_s, "prefect_construct_retries": retries, "custody_intake_s": intake_s}
 

@@ -353,7 +353,7 @@ class SqlUnitOfWork:
         if flow_run_id is not None:
             values["flow_run_id"] = flow_run_id
         self.conn.execute(update(t.case_runs).where(t.case_runs.c.case_id == case_id).values(**values))
-        self._mirror_caught_up(case_id)
+        self.mirrors_caught_up(case_id)
 
     def case_run_synced(self, case_id: str, version: int, digest: str | None = None) -> None:
         """The run has seen `version` (never moves back). With the digest of what
@@ -366,7 +366,7 @@ class SqlUnitOfWork:
         else:
             newer = r.c.synced_version < version
         self.conn.execute(update(r).where(r.c.case_id == case_id, newer).values(**values))
-        self._mirror_caught_up(case_id)
+        self.mirrors_caught_up(case_id)
 
     def case_run_synced_unchanged(self, case_id: str, version: int, seen_version: int, digest: str) -> bool:
         """Compare-and-set: mark `version` seen only if the row still says what
@@ -377,17 +377,17 @@ class SqlUnitOfWork:
                                  .values(synced_version=version).execution_options(preserve_rowcount=True))
         if done.rowcount != 1:
             return False
-        self._mirror_caught_up(case_id)
+        self.mirrors_caught_up(case_id)
         return True
 
-    def _mirror_caught_up(self, case_id: str) -> None:
-        """Clear the case's mirror_pending if its run exists and has seen its
+    def mirrors_caught_up(self, *case_ids: str) -> None:
+        """Clear each case's mirror_pending if its run exists and has seen its
         latest version; a change committed meanwhile keeps it set (the version
         compared is the one this statement finds)."""
         c, r = t.cases, t.case_runs
         seen = select(r.c.case_id).where(r.c.case_id == c.c.case_id, r.c.flow_run_id.is_not(None),
                                          r.c.synced_version >= c.c.version).exists()
-        self.conn.execute(update(c).where(c.c.case_id == case_id, c.c.mirror_pending.is_(True), seen).values(mirror_pending=False))
+        self.conn.execute(update(c).where(c.c.case_id.in_(case_ids), c.c.mirror_pending.is_(True), seen).values(mirror_pending=False))
 
     def cases_out_of_sync(self, limit: int = 500) -> list[RowMapping]:
         """Cases whose run is missing or has not seen the latest version."""
