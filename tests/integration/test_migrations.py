@@ -93,3 +93,43 @@ def test_processes_starting_at_once_on_a_new_database_take_turns_to_migrate(db_u
     assert current_revision(engines[0]) == head_revision()
     for engine in engines:
         engine.dispose()
+
+
+def test_each_migration_is_named_by_its_revision_so_the_newest_file_is_the_head():
+    import ast
+
+    from models.db import MIGRATIONS, newest_revision_file
+
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        assigned = {node.targets[0].id: node.value.value for node in ast.parse(path.read_text()).body
+                    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id in ("revision", "down_revision")}
+        assert assigned["revision"] == path.name[:4], path.name
+    assert newest_revision_file() == head_revision()
+
+
+def test_a_process_on_a_database_at_the_head_starts_without_loading_alembic(db_url):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    engine = make_engine(db_url)
+    migrate(engine)
+    engine.dispose()
+    probe = ("import sys; from models.db import make_engine, migrate; engine = make_engine(sys.argv[1]); migrate(engine); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    out = subprocess.run([sys.executable, "-c", probe, db_url], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=root)
+    assert out.stdout.strip() == "[]", out.stdout
+    # An older database still goes through Alembic and reaches the head.
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_cases_mirror_pending"))
+        conn.execute(text("ALTER TABLE cases DROP COLUMN mirror_pending"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    out = subprocess.run([sys.executable, "-c", probe, db_url], capture_output=True, text=True, timeout=60, check=True,
+                         cwd=root)
+    assert "alembic" in out.stdout
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
