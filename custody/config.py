@@ -49,6 +49,7 @@ class Settings:
     prefect_api_url: str
     prefect_home: Path
     apprise_config: Path
+    db_lock_timeout: float | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -68,6 +69,7 @@ class Settings:
             prefect_api_url=env.get("PREFECT_API_URL") or f"http://127.0.0.1:{prefect_port}/api",
             prefect_home=Path(env.get("PREFECT_HOME") or home / "prefect"),
             apprise_config=Path(env.get("CUSTODY_APPRISE_CONFIG") or home / "apprise.yml"),
+            db_lock_timeout=_lock_timeout(env),
         )
 
     def prefect_env(self) -> dict[str, str]:
@@ -88,7 +90,7 @@ class Settings:
             "CUSTODY_DATABASE_URL": self.database_url,
             "CUSTODY_POLICY": str(self.policy_path),
             "CUSTODY_APPRISE_CONFIG": str(self.apprise_config),
-        } | ({"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url} if self.prefect_database_url else {})
+        } | ({"CUSTODY_DB_LOCK_TIMEOUT": f"{self.db_lock_timeout:g}"} if self.db_lock_timeout is not None else {}) | ({"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url} if self.prefect_database_url else {})
 
     def apply_prefect_env(self) -> None:
         for key, value in self.prefect_env().items():
@@ -119,6 +121,27 @@ def _prefect_database_url(env: dict[str, str]) -> str | None:
         raise ConfigError("CUSTODY_PREFECT_DATABASE_URL: only PostgreSQL (postgresql://USER@HOST/DATABASE); "
                           "leave it unset for Prefect's own SQLite file")
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+MAX_LOCK_TIMEOUT = 600.0
+
+
+def _lock_timeout(env: dict[str, str]) -> float | None:
+    """Seconds a write waits for another writer's lock before it gives up, with
+    nothing stored: the endpoint answers 503 with Retry-After, the backstop tries
+    again 5 s later. Unset: 30 s on SQLite; on PostgreSQL as long as the lock is
+    held, so one stuck session (an open psql transaction) would hold every
+    sender's request open with it."""
+    text = env.get("CUSTODY_DB_LOCK_TIMEOUT", "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+        if not 0.1 <= seconds <= MAX_LOCK_TIMEOUT:  # also refuses nan and inf
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"CUSTODY_DB_LOCK_TIMEOUT: {text!r} is not a number of seconds from 0.1 to {MAX_LOCK_TIMEOUT:g}") from None
+    return seconds
 
 
 def _port(env: dict[str, str], name: str, default: str) -> int:

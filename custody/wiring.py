@@ -15,6 +15,6 @@ def build_core(settings: Settings, clock: Clock | None = None,
     """Refuses to start on a bad policy or an unknown schema (both raise with the
     field or the revision named); migrates an older database forward."""
     policy = load_policy(settings.policy_path)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, lock_timeout=settings.db_lock_timeout)
     migrate(engine)
     return Core(engine=engine, policy=policy, clock=clock or SystemClock(), on_commit=on_commit)

@@ -123,8 +123,8 @@ def current_revision(engine: Engine) -> str | None:
 def _at_head(engine: Engine) -> bool:
     """Every process (each CLI command, each Prefect step) starts by migrating; a
     database already at the head needs one read, not Alembic's import (~0.1 CPU-s)."""
-    try:
-        with engine.connect() as conn:
+    try:  # a reader's transaction: on SQLite no write lock, so no wait behind another writer
+        with engine.connect().execution_options(custody_read_only=True) as conn:
             found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     except SQLAlchemyError:  # a new database: no version table yet
         return False

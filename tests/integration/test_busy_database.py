@@ -85,3 +85,28 @@ def test_the_schema_documents_the_503(busy_endpoint):
     schema = httpx.get(f"{base}/openapi.json", headers=HEADERS, timeout=10).json()
     busy = schema["paths"]["/events"]["post"]["responses"]["503"]
     assert "Retry-After" in busy["headers"] and "error" in busy["content"]["application/json"]["schema"]["required"]
+
+
+def test_the_lock_wait_is_configuration_for_every_custody_process(make_core, db_url, clock, tmp_path):
+    """CUSTODY_DB_LOCK_TIMEOUT reaches the engine of every process (here `custody
+    ingest`): behind another writer's lock the line is refused as busy after
+    the configured wait, with nothing stored, where unset PostgreSQL would wait
+    as long as the lock is held (and SQLite 30 s, past this test's limit)."""
+    import subprocess
+    import sys
+
+    from tests.integration.cli import ROOT, custody_env, jsonl
+
+    core = make_core()
+    env = custody_env(tmp_path, CUSTODY_DATABASE_URL=db_url, CUSTODY_PREFECT="off", CUSTODY_DB_LOCK_TIMEOUT="0.5")
+    line = jsonl(detainer_event("busy-cli-1", "BUSY-CLI-1", clock.now() - timedelta(hours=1), a_number="A300000002"))
+    before = snapshot(core.engine)
+    with another_writer_holds_the_lock(db_url):
+        done = subprocess.run([sys.executable, "-m", "custody", "ingest", "-"], input=line, capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=25)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("line 1: rejected: database: ") and "run the file again" in done.stdout, done.stdout
+    assert snapshot(core.engine) == before
+    again = subprocess.run([sys.executable, "-m", "custody", "ingest", "-"], input=line, capture_output=True, text=True,
+                           env=env, cwd=ROOT, timeout=60)
+    assert again.returncode == 0 and "busy-cli-1: accepted" in again.stdout, again.stdout + again.stderr
