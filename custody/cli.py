@@ -11,7 +11,7 @@ from typing import Any, Iterable, TextIO
 
 from custody.config import ConfigError, Settings
 from custody.encoding import json_lines
-from custody.wiring import build_core
+from custody.wiring import build_core, intake_core
 from models.clock import iso_z
 from models.db import DatabaseBusy, DatabaseError
 from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
@@ -57,6 +57,15 @@ def _read_bytes(path: str) -> bytes:
 
 
 def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    intake = intake_core(core, args.settings)
+    try:
+        return _ingest_file(intake, args, out)
+    finally:
+        if intake is not core:
+            intake.engine.dispose()
+
+
+def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     sender = _operator()
     rejected = 0
     touched: list[str] = []

@@ -10,6 +10,8 @@ CUSTODY_SENDERS       bearer tokens of the systems that may send events
 CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
 CUSTODY_PREFECT_PORT  the local Prefect server's port (default 4200)
 CUSTODY_APPRISE_CONFIG  recipients of notifications (default: apprise.yml in the data folder)
+CUSTODY_INTAKE_LOCK_TIMEOUT  seconds an incoming event waits for another writer's lock
+                      (default: 30 on SQLite, unbounded on PostgreSQL)
 PREFECT_API_URL / PREFECT_HOME           respected when set; else the local server
 """
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Settings:
     prefect_api_url: str
     prefect_home: Path
     apprise_config: Path
-    db_lock_timeout: float | None = None
+    intake_lock_timeout: float | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -69,7 +71,7 @@ class Settings:
             prefect_api_url=env.get("PREFECT_API_URL") or f"http://127.0.0.1:{prefect_port}/api",
             prefect_home=Path(env.get("PREFECT_HOME") or home / "prefect"),
             apprise_config=Path(env.get("CUSTODY_APPRISE_CONFIG") or home / "apprise.yml"),
-            db_lock_timeout=_lock_timeout(env),
+            intake_lock_timeout=_intake_lock_timeout(env),
         )
 
     def prefect_env(self) -> dict[str, str]:
@@ -90,7 +92,7 @@ class Settings:
             "CUSTODY_DATABASE_URL": self.database_url,
             "CUSTODY_POLICY": str(self.policy_path),
             "CUSTODY_APPRISE_CONFIG": str(self.apprise_config),
-        } | ({"CUSTODY_DB_LOCK_TIMEOUT": f"{self.db_lock_timeout:g}"} if self.db_lock_timeout is not None else {}) | ({"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url} if self.prefect_database_url else {})
+        } | ({"PREFECT_SERVER_DATABASE_CONNECTION_URL": self.prefect_database_url} if self.prefect_database_url else {})
 
     def apply_prefect_env(self) -> None:
         for key, value in self.prefect_env().items():
@@ -126,13 +128,15 @@ def _prefect_database_url(env: dict[str, str]) -> str | None:
 MAX_LOCK_TIMEOUT = 600.0
 
 
-def _lock_timeout(env: dict[str, str]) -> float | None:
-    """Seconds a write waits for another writer's lock before it gives up, with
-    nothing stored: the endpoint answers 503 with Retry-After, the backstop tries
-    again 5 s later. Unset: 30 s on SQLite; on PostgreSQL as long as the lock is
-    held, so one stuck session (an open psql transaction) would hold every
-    sender's request open with it."""
-    text = env.get("CUSTODY_DB_LOCK_TIMEOUT", "").strip()
+def _intake_lock_timeout(env: dict[str, str]) -> float | None:
+    """Seconds an incoming event waits for another writer's lock before it is
+    refused as busy, with nothing stored (the endpoint answers 503 with
+    Retry-After; `custody ingest` says to run the file again). Unset: 30 s on
+    SQLite; on PostgreSQL as long as the lock is held, so one stuck session (an
+    open psql transaction) would hold every sender's request open with it. Only
+    intake: the backstop, the hold steps and the migrations wait as long as it
+    takes, since giving up there would delay a release order."""
+    text = env.get("CUSTODY_INTAKE_LOCK_TIMEOUT", "").strip()
     if not text:
         return None
     try:
@@ -140,7 +144,7 @@ def _lock_timeout(env: dict[str, str]) -> float | None:
         if not 0.1 <= seconds <= MAX_LOCK_TIMEOUT:  # also refuses nan and inf
             raise ValueError
     except ValueError:
-        raise ConfigError(f"CUSTODY_DB_LOCK_TIMEOUT: {text!r} is not a number of seconds from 0.1 to {MAX_LOCK_TIMEOUT:g}") from None
+        raise ConfigError(f"CUSTODY_INTAKE_LOCK_TIMEOUT: {text!r} is not a number of seconds from 0.1 to {MAX_LOCK_TIMEOUT:g}") from None
     return seconds
 
 

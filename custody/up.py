@@ -17,7 +17,7 @@ from typing import TextIO
 
 from custody.loops import Backstop, RelayLoop
 from custody.config import Settings, load_senders, write_default_senders
-from custody.wiring import build_core
+from custody.wiring import build_core, intake_core
 from models.durations import format_duration
 
 
@@ -89,7 +89,8 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         feeder.start()
         out.write("demo: a simulated jail starts feeding events once Prefect is up; one case waits for your form\n")
 
-    server_http = uvicorn.Server(uvicorn.Config(create_app(core, senders), host=host, port=port, log_level="info",
+    intake = intake_core(core, settings)
+    server_http = uvicorn.Server(uvicorn.Config(create_app(intake, senders), host=host, port=port, log_level="info",
                                                 access_log=False, lifespan="off"))
     out.write(
         f"custody up: policy {core.policy.name} ({core.policy.mode}, limit {format_duration(core.policy.hold_limit)}, {core.policy.timezone.key})\n"
@@ -115,6 +116,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
             supervisor.stop()
         backstop.join(timeout=10)
         core.engine.dispose()
+        intake.engine.dispose()
     out.write("custody stopped\n")
     return 0
 

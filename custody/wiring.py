@@ -1,6 +1,7 @@
 """The composition root: real adapters from settings."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from custody.config import Settings
@@ -15,6 +16,16 @@ def build_core(settings: Settings, clock: Clock | None = None,
     """Refuses to start on a bad policy or an unknown schema (both raise with the
     field or the revision named); migrates an older database forward."""
     policy = load_policy(settings.policy_path)
-    engine = make_engine(settings.database_url, lock_timeout=settings.db_lock_timeout)
+    engine = make_engine(settings.database_url)
     migrate(engine)
     return Core(engine=engine, policy=policy, clock=clock or SystemClock(), on_commit=on_commit)
+
+
+def intake_core(core: Core, settings: Settings) -> Core:
+    """The core that events come in through: the same database, policy, clock
+    and commit hook, on an engine of its own when CUSTODY_INTAKE_LOCK_TIMEOUT
+    bounds how long an event waits for another writer's lock. The backstop
+    keeps the patient engine: a release order never gives up on a lock."""
+    if settings.intake_lock_timeout is None:
+        return core
+    return replace(core, engine=make_engine(settings.database_url, lock_timeout=settings.intake_lock_timeout))

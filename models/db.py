@@ -122,7 +122,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def _at_head(engine: Engine) -> bool:
     """Every process (each CLI command, each Prefect step) starts by migrating; a
-    database already at the head needs one read, not Alembic's import (~0.1 CPU-s)."""
+    database already at the head needs one read, not Alembic's import (~0.1 CPU-s).
+    The read does not wait for a migration in progress: a process that starts
+    while a newer release migrates runs as one started a moment earlier would."""
     try:  # a reader's transaction: on SQLite no write lock, so no wait behind another writer
         with engine.connect().execution_options(custody_read_only=True) as conn:
             found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()

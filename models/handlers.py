@@ -430,8 +430,9 @@ def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], 
     locks the rows); for each due instant in order, wait for it (`until(t)`)
     and decide the cases due then at the clock's time; write them all and
     commit once. If `until` gives up (poked, or the clock does not get there)
-    at the first instant, nothing is written and None is returned; at a later
-    one, what was decided is written and the rest is left to the next pass."""
+    at the first instant, or another writer's lock outlasts the wait, nothing
+    is written and None is returned; at a later instant, what was decided is
+    written and the rest is left to the next pass."""
     report = SweepReport(at)
     try:
         with core.uow() as uow:
@@ -444,6 +445,13 @@ def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], 
             report.examined = len(due)
             uow.commit()
     except _GaveUp:
+        return None
+    except OperationalError as exc:
+        if contention(exc) is None:
+            raise
+        # Another writer held a lock past the wait: the full pass that follows at once
+        # decides these cases (and retries shortly if the lock is still held), where
+        # a failed pass would wait the loop's error backoff with a release order due.
         return None
     with core.uow(read_only=True) as uow:
         report.next_due_at = uow.next_due_instant()

@@ -3,6 +3,7 @@ with clocks that move while a pass runs."""
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, select
 
 from custody.loops import HORIZON, PREPARE, Backstop
@@ -124,3 +125,30 @@ def test_a_hold_written_by_another_process_is_ordered_at_its_instant_without_a_p
     at = ordered_at(core)["2026-00001"]
     assert at is not None, "the release was not ordered: the backstop slept through a hold it was not told of"
     assert ORDER <= at < ORDER + timedelta(milliseconds=200)
+
+
+def test_a_lock_held_past_the_wait_at_a_due_instant_gives_way_to_a_full_pass_at_once(make_core, clock, db_url):
+    """Another writer holds the database when a release order falls due: the
+    prepared pass gives up without an error (an error would make the loop wait
+    its 5 s backoff); the full pass and its short retries order the release as
+    soon as the lock is gone."""
+    from models.db import make_engine
+    from tests.integration.test_busy_database import another_writer_holds_the_lock
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the backstop's engine waits for a lock without limit and skips the case rows "
+                    "another writer locks; SQLite's writer lock gives up after its wait (30 s)")
+    core = holds(make_core, clock, timedelta(0))
+    impatient = make_engine(db_url, lock_timeout=0.1)
+    try:
+        backstop = Backstop(Core(impatient, core.policy, FixedClock(ORDER - timedelta(seconds=5))))
+        backstop.one_pass()  # prepared for ORDER
+        backstop.core = Core(impatient, core.policy, RealTimeClock(ORDER - PREPARE / 2))
+        with another_writer_holds_the_lock(db_url):
+            wait = backstop.one_pass()  # raised OperationalError before: the loop's 5 s backoff
+        assert wait is not None and wait <= backstop.error_backoff / 25
+        assert ordered_at(core)["2026-00001"] is None
+        backstop.one_pass()
+        assert ordered_at(core)["2026-00001"] is not None
+    finally:
+        impatient.dispose()

@@ -88,7 +88,7 @@ def test_the_schema_documents_the_503(busy_endpoint):
 
 
 def test_the_lock_wait_is_configuration_for_every_custody_process(make_core, db_url, clock, tmp_path):
-    """CUSTODY_DB_LOCK_TIMEOUT reaches the engine of every process (here `custody
+    """CUSTODY_INTAKE_LOCK_TIMEOUT reaches the engine of every process (here `custody
     ingest`): behind another writer's lock the line is refused as busy after
     the configured wait, with nothing stored, where unset PostgreSQL would wait
     as long as the lock is held (and SQLite 30 s, past this test's limit)."""
@@ -98,7 +98,7 @@ def test_the_lock_wait_is_configuration_for_every_custody_process(make_core, db_
     from tests.integration.cli import ROOT, custody_env, jsonl
 
     core = make_core()
-    env = custody_env(tmp_path, CUSTODY_DATABASE_URL=db_url, CUSTODY_PREFECT="off", CUSTODY_DB_LOCK_TIMEOUT="0.5")
+    env = custody_env(tmp_path, CUSTODY_DATABASE_URL=db_url, CUSTODY_PREFECT="off", CUSTODY_INTAKE_LOCK_TIMEOUT="0.5")
     line = jsonl(detainer_event("busy-cli-1", "BUSY-CLI-1", clock.now() - timedelta(hours=1), a_number="A300000002"))
     before = snapshot(core.engine)
     with another_writer_holds_the_lock(db_url):
@@ -110,3 +110,24 @@ def test_the_lock_wait_is_configuration_for_every_custody_process(make_core, db_
     again = subprocess.run([sys.executable, "-m", "custody", "ingest", "-"], input=line, capture_output=True, text=True,
                            env=env, cwd=ROOT, timeout=60)
     assert again.returncode == 0 and "busy-cli-1: accepted" in again.stdout, again.stdout + again.stderr
+
+
+def test_only_intake_gets_the_lock_wait(db_url, tmp_path):
+    """The backstop's engine keeps waiting for a lock as long as it takes (a
+    release order must not give up); events come in on an engine that gives up."""
+    from custody.config import Settings
+    from custody.wiring import build_core, intake_core
+
+    env = {"CUSTODY_HOME": str(tmp_path), "CUSTODY_DATABASE_URL": db_url}
+    core = build_core(Settings.from_env(env))
+    assert intake_core(core, Settings.from_env(env)) is core
+    intake = intake_core(core, Settings.from_env({**env, "CUSTODY_INTAKE_LOCK_TIMEOUT": "0.5"}))
+    try:
+        assert intake.engine is not core.engine and intake.policy is core.policy and intake.clock is core.clock
+        on_sqlite = core.engine.dialect.name == "sqlite"
+        for engine, waits in ((core.engine, 30_000 if on_sqlite else "0"), (intake.engine, 500 if on_sqlite else "500ms")):
+            with engine.connect().execution_options(custody_read_only=True) as conn:
+                assert conn.exec_driver_sql("PRAGMA busy_timeout" if on_sqlite else "SHOW lock_timeout").scalar() == waits
+    finally:
+        intake.engine.dispose()
+        core.engine.dispose()

@@ -71,14 +71,12 @@ def test_the_prefect_server_does_not_re_read_suspended_runs_for_pause_timeouts_n
                                 for k in call.keywords) for call in suspends)
 
 
-def test_the_lock_wait_is_unset_by_default_and_reaches_the_prefect_processes():
-    assert settings().db_lock_timeout is None
-    assert "CUSTODY_DB_LOCK_TIMEOUT" not in settings().prefect_env()
-    s = settings(CUSTODY_DB_LOCK_TIMEOUT=" 2.5 ")
-    assert s.db_lock_timeout == 2.5 and s.prefect_env()["CUSTODY_DB_LOCK_TIMEOUT"] == "2.5"
+def test_the_intake_lock_wait_is_unset_by_default_and_read_in_seconds():
+    assert settings().intake_lock_timeout is None
+    assert settings(CUSTODY_INTAKE_LOCK_TIMEOUT=" 2.5 ").intake_lock_timeout == 2.5
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "0.05", "601", "nan", "inf", "5s"])
 def test_a_bad_lock_wait_is_refused_naming_the_variable(value):
-    with pytest.raises(ConfigError, match="^CUSTODY_DB_LOCK_TIMEOUT: .* seconds from 0.1 to 600"):
-        settings(CUSTODY_DB_LOCK_TIMEOUT=value)
+    with pytest.raises(ConfigError, match="^CUSTODY_INTAKE_LOCK_TIMEOUT: .* seconds from 0.1 to 600"):
+        settings(CUSTODY_INTAKE_LOCK_TIMEOUT=value)
