@@ -227,7 +227,7 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     report = sweep(core, actor=f"sweep:{_operator().name}")
     if args.json:
         out.write(json.dumps(report.as_dict(), indent=2) + "\n")
-        return 0
+        return 1 if report.not_advanced else 0
     if report.actions:
         _table([[a.case_id, a.booking_number, a.action, f"{a.status_before} -> {a.status_after}" if a.status_before != a.status_after else a.status_after,
                  _local(a.deadline_at, core.policy), a.reason] for a in report.actions],
@@ -235,6 +235,9 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write("nothing due\n")
     out.write(f"examined {report.examined} due case(s) at {iso_z(report.started_at)}; next due {iso_z(report.next_due_at) or 'none'}\n")
+    if report.not_advanced:
+        out.write(f"NOT ADVANCED (the database stayed busy with other writers; run again): {', '.join(report.not_advanced)}\n")
+        return 1
     return 0
 
 

@@ -407,10 +407,12 @@ class SweepReport:
     actions: list[SweepAction] = field(default_factory=list)
     next_due_at: datetime | None = None
     truncated: bool = False  # more cases were due than one pass reads: go again at once
+    not_advanced: list[str] = field(default_factory=list)  # their batch lost every attempt to other writers
 
     def as_dict(self) -> dict[str, Any]:
         return {"started_at": iso_z(self.started_at), "examined": self.examined,
-                "actions": [a.__dict__ for a in self.actions], "next_due_at": iso_z(self.next_due_at)}
+                "actions": [a.__dict__ for a in self.actions], "next_due_at": iso_z(self.next_due_at),
+                "not_advanced": self.not_advanced}
 
 
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
@@ -502,6 +504,8 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
                 break
             except (ConcurrentUpdate, OperationalError):
                 continue
+        else:  # said, not hidden: the next pass (the backstop's own soon after) tries them again
+            report.not_advanced += batch
 
 
 def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[], bool] | None, list[str]]],

@@ -1,6 +1,7 @@
 """The backstop loop of `custody up`, one pass at a time, on a real database,
 with clocks that move while a pass runs."""
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,53 @@ def test_a_lock_held_past_the_wait_at_a_due_instant_gives_way_to_a_full_pass_at_
         assert ordered_at(core)["2026-00001"] is not None
     finally:
         impatient.dispose()
+
+
+def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_step(make_core, clock, db_url, monkeypatch):
+    """When other writers hold the database through every attempt, the pass
+    says which cases it could not advance (`custody sweep` exits 1 naming them)
+    and a hold step fails, so its failure alerts the supervisors, instead of
+    logging "nothing due"; the backstop's next pass orders the release."""
+    import tasks.case_tasks
+    from models.db import make_engine
+    from models.handlers import SweepReport, advance_cases
+    from tests.integration.test_busy_database import another_writer_holds_the_lock
+
+    core = holds(make_core, clock, timedelta(0))
+    clock.set(ORDER)
+    impatient = Core(make_engine(db_url, lock_timeout=0.1), core.policy, clock)
+    monkeypatch.setattr(tasks.case_tasks, "core", lambda: impatient)
+
+    @contextmanager
+    def another_writer_holds_the_case():
+        if core.engine.dialect.name == "sqlite":  # one writer at a time: the whole database
+            with another_writer_holds_the_lock(db_url):
+                yield
+            return
+        with core.engine.connect() as conn:  # PostgreSQL: the case's row, as a sweep holding it would
+            conn.execute(select(t.cases.c.case_id).where(t.cases.c.case_id == "2026-00001").with_for_update())
+            try:
+                yield
+            finally:
+                conn.rollback()
+
+    try:
+        report = SweepReport(clock.now())
+        with another_writer_holds_the_case():
+            advance_cases(impatient, [("2026-00001", ORDER)], "test", report, skip_locked=False)
+            assert report.actions == [] and report.not_advanced == ["2026-00001"]
+            assert report.as_dict()["not_advanced"] == ["2026-00001"]
+            with pytest.raises(RuntimeError, match="2026-00001: the database stayed busy"):
+                tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")
+            if core.engine.dialect.name == "sqlite":  # (PostgreSQL's sweep skips a row another writer holds)
+                import argparse
+                import io
+
+                from custody.cli import cmd_sweep
+                said = io.StringIO()
+                assert cmd_sweep(impatient, argparse.Namespace(json=False), said) == 1
+                assert "NOT ADVANCED (the database stayed busy with other writers; run again): 2026-00001" in said.getvalue()
+        assert ordered_at(core)["2026-00001"] is None
+        assert [a["action"] for a in tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")] == ["release_ordered"]
+    finally:
+        impatient.engine.dispose()
