@@ -236,7 +236,7 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         out.write("nothing due\n")
     out.write(f"examined {report.examined} due case(s) at {iso_z(report.started_at)}; next due {iso_z(report.next_due_at) or 'none'}\n")
     if report.not_advanced:
-        out.write(f"NOT ADVANCED (the database stayed busy with other writers; run again): {', '.join(report.not_advanced)}\n")
+        out.write(f"NOT ADVANCED (every attempt failed: other writers held the database, or it failed; run again): {', '.join(report.not_advanced)}\n")
         return 1
     return 0
 

@@ -407,7 +407,7 @@ class SweepReport:
     actions: list[SweepAction] = field(default_factory=list)
     next_due_at: datetime | None = None
     truncated: bool = False  # more cases were due than one pass reads: go again at once
-    not_advanced: list[str] = field(default_factory=list)  # their batch lost every attempt to other writers
+    not_advanced: list[str] = field(default_factory=list)  # every attempt at their batch failed (other writers, errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {"started_at": iso_z(self.started_at), "examined": self.examined,

@@ -57,8 +57,8 @@ def advance_case(case_id: str, actor: str) -> list[dict[str, Any]]:
         # A hold step waits for a sweep that holds the case, then finds it done.
         advance_cases(c, [(case_id, due)], actor, report, skip_locked=False)
     if report.not_advanced:  # a failed step alerts the supervisors; "nothing due" would hide it
-        raise RuntimeError(f"case {case_id}: the database stayed busy through every attempt, so nothing was "
-                           "decided; the backstop decides it from the database on its next pass")
+        raise RuntimeError(f"case {case_id}: every attempt to write it failed (other writers held the database, or it "
+                           "failed), so nothing was decided; the backstop decides it from the database on its next pass")
     return [a.__dict__ for a in report.actions]
 
 

@@ -189,7 +189,7 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
             advance_cases(impatient, [("2026-00001", ORDER)], "test", report, skip_locked=False)
             assert report.actions == [] and report.not_advanced == ["2026-00001"]
             assert report.as_dict()["not_advanced"] == ["2026-00001"]
-            with pytest.raises(RuntimeError, match="2026-00001: the database stayed busy"):
+            with pytest.raises(RuntimeError, match="2026-00001: every attempt to write it failed"):
                 tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")
             if core.engine.dialect.name == "sqlite":  # (PostgreSQL's sweep skips a row another writer holds)
                 import argparse
@@ -198,7 +198,7 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
                 from custody.cli import cmd_sweep
                 said = io.StringIO()
                 assert cmd_sweep(impatient, argparse.Namespace(json=False), said) == 1
-                assert "NOT ADVANCED (the database stayed busy with other writers; run again): 2026-00001" in said.getvalue()
+                assert "NOT ADVANCED (every attempt failed: other writers held the database, or it failed; run again): 2026-00001" in said.getvalue()
         assert ordered_at(core)["2026-00001"] is None
         assert [a["action"] for a in tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")] == ["release_ordered"]
     finally:
