@@ -7,6 +7,7 @@ peer in the same run, then bench/results/README.md, results.json and the plots.
     python -m bench --no-pg         # SQLite only
     python -m bench --keep-nice     # never raise a process's priority (a soak test shares the machine)
     python -m bench --small --only open_cases --naive-runs 50   # the naive peer at full size, the rest small
+    python -m bench --only officer_report   # Submit in the Prefect UI -> the service recorded, two busy loops beside
 """
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ from pathlib import Path
 
 from bench.common import KEEP_NICE_ENV, MEASURED_NICE, ROOT, Workspaces, fsync_probe, PartialResult, machine, may_raise_priority, write_json
 
-SCENARIOS = ("precision", "restart", "two_backstops", "sweep", "intake", "open_cases")
+SCENARIOS = ("precision", "restart", "two_backstops", "sweep", "intake", "open_cases", "officer_report")
 
 FULL = dict(precision_n=1000, precision_window=60, restart_n=100, restart_outage=600, two_n=1000, two_window=60,
             sweep_open=(1_000, 10_000, 100_000), sweep_due=1000, intake_n=2000, intake_batch=100,
-            open_sizes=(1_000, 10_000), open_real=50, naive_n=50)
+            open_sizes=(1_000, 10_000), open_real=50, naive_n=50, report_n=40)
 SMALL = dict(precision_n=100, precision_window=10, restart_n=20, restart_outage=600, two_n=100, two_window=10,
              sweep_open=(300, 3_000), sweep_due=100, intake_n=200, intake_batch=50,
-             open_sizes=(200, 500), open_real=6, naive_n=6)
+             open_sizes=(200, 500), open_real=6, naive_n=6, report_n=8)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +163,9 @@ def run(name: str, spaces: Workspaces, kinds: list[str], s: dict, work: Path) ->
     if name == "open_cases":
         from bench.open_cases import open_cases
         return open_cases(spaces, s["open_sizes"], s["open_real"], s["naive_n"], work)
+    if name == "officer_report":
+        from bench.officer_report import officer_reports
+        return {kind: officer_reports(spaces, kind, s["report_n"]) for kind in kinds}
     raise AssertionError(name)
 
 

@@ -126,6 +126,8 @@ def markdown(r: dict[str, Any], plots: dict[str, str]) -> str:
         lines += _intake(s["intake"])
     if "sweep" in s:
         lines += _sweep(s["sweep"], plots)
+    if "officer_report" in s:
+        lines += _officer_report(s["officer_report"])
     lines += _growth(r)
     lines += _noise(r)
     return "\n".join(lines) + "\n"
@@ -169,6 +171,15 @@ def _summary(r: dict[str, Any]) -> list[str]:
                      f"({oc.get('flow_run_processes', 0)} of them interval flow runs)",
                      f"{naive.get('rss_bytes', 0) / MiB:,.0f} MiB in {naive.get('processes', '-'):,} processes (extrapolated)" if naive else "-",
                      "no process per case; 10,000 on 2 cores", "yes" if oc["processes"] < 10 else "**no**"])
+    for kind in r["kinds"]:
+        rep = _get(s, "officer_report", kind)
+        if rep and rep.get("custody_ms", {}).get("n"):
+            o, peer = rep["custody_ms"], rep["run_ms"]
+            ok = (o.get("p99") or 1e9) <= 1000 and rep["held"] == rep["n"]
+            rows.append([f"Officer's form ({kind}), Submit → service recorded, p50 / p99 / max, {rep['busy_loops']} busy loops beside",
+                         f"{_sec_s(o, 'p50')} / {_sec_s(o, 'p99')} / {_sec_s(o, 'max')} s, {rep['held']} of {rep['n']} held",
+                         f"{_sec_s(peer, 'p50')} / {_sec_s(peer, 'p99')} / {_sec_s(peer, 'max')} s (the run's own process)",
+                         "p99 ≤ 1 s", "yes" if ok else "**no**"])
     if not rows:
         return []
     out = ["## Summary", "", "| benchmark | custody | peer | goal | met |", "|---|---|---|---|---|"]
@@ -397,6 +408,27 @@ def _intake(p: dict[str, Any]) -> list[str]:
             out.append(f"| {kind} | {row['background_open']:,} | {fmt(row['single, 1 client']['events_per_s'])} /s | "
                        f"{fmt(row['single, 4 clients']['events_per_s'])} /s | {fmt(row[batch_key]['events_per_s'])} /s ({batch_key}) | "
                        f"{fmt(_get(row, 'single, 1 client', 'request_ms', 'p50'))} ms |")
+    return out + [""]
+
+
+def _sec_s(stats: dict | None, key: str) -> str:
+    return fmt(stats[key] / 1000, 2) if stats and stats.get("n") else "-"
+
+
+def _officer_report(p: dict[str, Any]) -> list[str]:
+    out = ["## 7. The officer's report", "",
+           "Forms submitted in the Prefect UI with the request its Resume dialog sends (POST /api/flow_runs/ID/resume), one "
+           "every 0.5-2.5 s, to runs of real cases asking for the WSO's service, with two `yes > /dev/null` processes running "
+           "beside `custody up` on the 2 cores. Each is timed from the moment Prefect stored it (the input's `created`) to: "
+           "the service in the database, written by the reader in `custody up` (custody); the end of the run's own "
+           "`record-officer-report` task, where the run that Prefect restarts after the resume records the form if nothing "
+           "else has (the path before the reader, measured on the same forms); and the outcome on the run's page "
+           "(the reader's log line).", "",
+           "| database | forms | held | custody p50 / p99 / max | the run's own process p50 / p99 / max | on the run's page p50 / p99 / max |",
+           "|---|---|---|---|---|---|"]
+    for kind, v in p.items():
+        trio = lambda s: f"{_sec_s(s, 'p50')} / {_sec_s(s, 'p99')} / {_sec_s(s, 'max')} s"
+        out.append(f"| {kind} | {v['n']} | {v['held']} | {trio(v['custody_ms'])} | {trio(v['run_ms'])} | {trio(v['shown_ms'])} |")
     return out + [""]
 
 

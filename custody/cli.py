@@ -14,7 +14,7 @@ from custody.encoding import json_lines
 from custody.wiring import build_core, intake_core
 from models.clock import iso_z
 from models.db import DatabaseBusy, DatabaseError
-from models.handlers import Core, IngestResult, Sender, ingest, load_roster, sweep
+from models.handlers import Core, IngestResult, Sender, ingest_many, load_roster, sweep
 from models.policy import PolicyError
 from models.roster import RosterError
 from models.views import case_detail, find_case, format_left as _left, format_local as _local, open_cases
@@ -65,31 +65,56 @@ def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
             intake.engine.dispose()
 
 
+INGEST_BATCH = 500  # events per transaction, in whole bookings: the backstop waits for no more
+
+
 def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
+    """The file's events are facts that arrive together: the events of one
+    booking go to the database in one batch, applied in the order they happened
+    (models/handlers.ingest_many), so their outcome does not depend on the order
+    of the lines. The results are printed in the order of the lines."""
     sender = _operator()
-    rejected = 0
-    touched: list[str] = []
+    results: dict[int, IngestResult] = {}
+    parsed: list[tuple[int, Any]] = []
     for number, line in json_lines(_read_bytes(args.file)):
         if line is not None and not line.strip(" \t\r"):  # JSON's own whitespace; anything else is reported
             continue
         if line is None:
-            result = IngestResult(None, "rejected", "not UTF-8 text")
-        else:
-            try:
-                raw: Any = json.loads(line)
-            except (ValueError, RecursionError):
-                result = IngestResult(None, "rejected", "not valid JSON")
-            else:
-                try:
-                    result = ingest(core, raw, sender)
-                except DatabaseBusy as exc:  # nothing stored: running the same file again is safe
-                    result = IngestResult(None, "rejected", f"database: {exc}; run the file again")
-        rejected += result.result == "rejected"
-        if result.result == "accepted" and result.case_id:
-            touched.append(result.case_id)
+            results[number] = IngestResult(None, "rejected", "not UTF-8 text")
+            continue
+        try:
+            parsed.append((number, json.loads(line)))
+        except (ValueError, RecursionError):
+            results[number] = IngestResult(None, "rejected", "not valid JSON")
+    for batch in _booking_batches(parsed, INGEST_BATCH):
+        try:
+            done = ingest_many(core, [raw for _, raw in batch], sender)
+        except DatabaseBusy as exc:  # nothing of the batch stored: running the same file again is safe
+            done = [IngestResult(None, "rejected", f"database: {exc}; run the file again") for _ in batch]
+        results.update((number, result) for (number, _), result in zip(batch, done))
+    touched = [r.case_id for r in results.values() if r.case_id and r.result != "duplicate"]
+    for number in sorted(results):
+        result = results[number]
         out.write((json.dumps({"line": number, **result.as_dict()}) if args.json else result.line(f"line {number}")) + "\n")
     _tell_prefect(core, touched)
-    return 1 if rejected else 0
+    return 1 if any(r.result == "rejected" for r in results.values()) else 0
+
+
+def _booking_batches(parsed: list[tuple[int, Any]], size: int) -> Iterable[list[tuple[int, Any]]]:
+    """Lines grouped into batches of about `size`, never splitting a booking's events."""
+    by_booking: dict[Any, list[tuple[int, Any]]] = {}
+    for number, raw in parsed:
+        booking = raw.get("booking_number") if isinstance(raw, dict) else None
+        key = booking if isinstance(booking, str) else ("line", number)
+        by_booking.setdefault(key, []).append((number, raw))
+    batch: list[tuple[int, Any]] = []
+    for lines in by_booking.values():
+        if batch and len(batch) + len(lines) > size:
+            yield batch
+            batch = []
+        batch += lines
+    if batch:
+        yield batch
 
 
 def _tell_prefect(core: Core, case_ids: list[str]) -> None:

@@ -49,6 +49,9 @@ class Send:
     fields: dict[str, Any]
     event_id: str
     note: str = ""             # why it is sent this way (a fault), for the report
+    # "event": posted by its sender; "form": a warrant service that the WSO submits
+    # through the case run's form in the Prefect UI instead (the soak), at `at`
+    via: str = "event"
 
     @property
     def sender(self) -> str:
@@ -88,7 +91,11 @@ def _paths(count: int, rng: random.Random) -> list[str]:
     return paths
 
 
-def plan(count: int, feed_seconds: float, timing: Timing, rng: random.Random, run_tag: str) -> Plan:
+def plan(count: int, feed_seconds: float, timing: Timing, rng: random.Random, run_tag: str,
+         forms: bool = False) -> Plan:
+    """`forms`: every other served case's WSO reports through the Prefect UI's
+    form, a third of them in the last 15 seconds of the service window. (Chosen
+    by case number, not drawn: the same seed plans the same jail either way.)"""
     out = Plan()
     for number, path in enumerate(_paths(count, rng)):
         start = rng.uniform(0, feed_seconds * 0.85)
@@ -130,6 +137,10 @@ def plan(count: int, feed_seconds: float, timing: Timing, rng: random.Random, ru
             continue  # the software releases these on its own (no hold, or the grace runs out)
         served = t0 + rng.uniform(2, timing.grace * 0.6)
         send(served, "warrant.served", officer_badge="W-1031", warrant_number=warrant, location="RCJ")
+        if forms and number % 2:
+            out.sends[-1].via = "form"
+            if number % 6 == 1:  # the last 15 s of the window
+                out.sends[-1].at = out.sends[-1].occurred = start + t0 + max(2.0, timing.grace - 1 - (number * 7) % 14)
         if path == "held_picked_up":
             send(t0 + rng.uniform(0.2, 0.6) * (timing.limit - timing.lead), "custody.transferred",
                  agency="ICE", officer_name="ERO officer (simulated)")

@@ -6,7 +6,9 @@
 - the database backstop, in this process: it needs nothing but the database,
   so a release is ordered on time even while Prefect is down;
 - the bridge that creates and wakes case runs after each commit, and catches
-  Prefect up with the database when it returns."""
+  Prefect up with the database when it returns;
+- the reader of the officers' forms, which records a service submitted in the
+  Prefect UI within a second, whatever the run's process does."""
 from __future__ import annotations
 
 import logging
@@ -55,10 +57,11 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     else:
         notifications = f"NOT configured: rows wait in the outbox until {settings.apprise_config} exists (see examples/apprise.yml)"
 
-    supervisor = bridge = None
+    supervisor = bridge = reports = None
     ui = "not started (--no-prefect)"
     if with_prefect:
         from custody.bridge import PrefectBridge
+        from custody.officer_reports import OfficerReports
 
         env = {**os.environ, **settings.prefect_env()}
         logs = settings.home / "logs"
@@ -79,6 +82,9 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         bridge = PrefectBridge(core)
         listeners.append(bridge.notify)
         bridge.start()
+        reports = OfficerReports(core, on_read=backstop.poke)
+        listeners.append(reports.poke)
+        reports.start()
         ui = settings.prefect_api_url.removesuffix("/api")
     feeder = None
     if demo:
@@ -98,6 +104,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         f"  event endpoint  http://{host}:{port}/events  (bearer tokens: {settings.senders_path})\n"
         f"  database        {core.engine.url.render_as_string(hide_password=True)}\n"
         f"  backstop        running here: wakes at each due instant, at least every minute\n"
+        + (f"  officers' forms read here within a second of Submit in the Prefect UI\n" if reports is not None else "") +
         f"  notifications   {notifications}\n"
         f"Ctrl-C stops everything.\n")
     out.flush()
@@ -109,7 +116,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     except KeyboardInterrupt:
         pass
     finally:
-        for part in (feeder, relay_loop, bridge, backstop):
+        for part in (feeder, relay_loop, reports, bridge, backstop):
             if part is not None:
                 part.stop()
         if supervisor is not None:

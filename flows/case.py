@@ -12,12 +12,15 @@ from typing import Any
 
 from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.input import RunInput
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
+from models.durations import format_duration
+from models.officer_report import FORM_WAIT, OfficerReport
 from models.policy import Policy
+from models.rules import service_due_by
 from models.views import format_local
 from tasks.artifacts import literal, publish_timeline
-from tasks.case_tasks import mark_synced, parse_instant, read_case, record_service
+from tasks.case_tasks import mark_synced, parse_instant, read_case, record_officer_report
 from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
 
 TERMINAL = {"transferred", "released", "closed"}
@@ -25,7 +28,7 @@ MAX_WAKES_PER_EXECUTION = 50
 # The wait's key names what the run waits for (Prefect keys: lowercase, digits, dashes).
 WAIT_KEY = {
     "awaiting_release": "waits-for-release",
-    "release_authorized": "waits-for-wso-service",
+    "release_authorized": FORM_WAIT,
     "held": "waits-for-pickup-or-release-order",
     "release_ordered": "waits-for-release-confirmation",
 }
@@ -37,17 +40,11 @@ WAITING_FOR = {
 }
 
 
-class WarrantServiceForm(RunInput):
-    """What a certified WSO reports after serving the ICE warrant. Every field is
-    required: an empty form cannot resume the run. There is deliberately no
-    field about birthplace, citizenship or alienage: WSOs may not ask."""
-    officer_badge: str = Field(min_length=1, max_length=128, description="Your WSO badge number, as on the roster")
-    warrant_number: str = Field(min_length=1, max_length=128, description="The number of the I-200 or I-205 you served")
-    served_at: datetime = Field(description="When you served it (jail local time unless you give an offset)")
-    served_inside_facility: bool = Field(description="I served the warrant inside this jail's facility")
+class WarrantServiceForm(RunInput, OfficerReport):
+    """The officer's report (models/officer_report.py) as the run's input form."""
 
 
-def form_description(view: dict[str, Any], refusal: str | None, policy: Policy) -> str:
+def form_description(view: dict[str, Any], refusal: str | None, policy: Policy, now: datetime) -> str:
     """The form's Markdown. Every value is shown as literal text: a refusal
     quotes what the officer typed (and intake's patterns, full of `*`, `[`, `_`),
     which the UI would otherwise render as emphasis, links, images or HTML."""
@@ -59,6 +56,19 @@ def form_description(view: dict[str, Any], refusal: str | None, policy: Policy) 
         f"* **Warrant:** {md(view['warrant_form'] or '-')} {md(view['warrant_number'] or '(none on file)')}",
         f"* **T0 (release authorised):** {md(format_local(view['t0'], policy))}",
         f"* **Hold deadline:** {md(format_local(view['deadline_at'], policy))} ({md(view['deadline_at'] or '-')})",
+    ]
+    closes = window_closes(view, policy)
+    if closes is not None:
+        left = closes - now
+        lines.append(f"* **Serve and submit by:** {md(local_seconds(closes, policy))} "
+                     + (f"({md(format_duration(left))} left when this form was shown, at {md(local_seconds(now, policy))})"
+                        if left.total_seconds() > 0 else "(the window has closed)")
+                     + "; a service after that authorises no hold")
+    lines += [
+        f"* **Served at:** leave it empty for the moment you press Submit; a time you type is jail time "
+        f"({md(policy.timezone.key)}) unless you give an offset",
+        "* **After Submit:** within seconds this run's Logs say whether your service was recorded (held until the "
+        "deadline) or refused and why; a refused report asks again here",
         "",
         "Serve only inside the jail. Do not ask about birthplace, citizenship or immigration status.",
     ]
@@ -67,16 +77,15 @@ def form_description(view: dict[str, Any], refusal: str | None, policy: Policy) 
     return "\n".join(lines)
 
 
-def service_event(view: dict[str, Any], form: WarrantServiceForm, key: str, policy: Policy) -> dict[str, Any]:
-    served_at = form.served_at
-    if served_at.tzinfo is None:  # the form says: jail local time unless an offset is given
-        served_at = served_at.replace(tzinfo=policy.timezone)
-    return {
-        "event_id": f"form-{view['case_id']}-{key}", "type": "warrant.served",
-        "occurred_at": served_at.isoformat(), "booking_number": view["booking_number"],
-        "facility": view["facility"], "officer_badge": form.officer_badge.strip(),
-        "warrant_number": form.warrant_number.strip(), "location": view["facility"],
-    }
+def window_closes(view: dict[str, Any], policy: Policy) -> datetime | None:
+    """Rule 6: the end of the service window, T0 + the grace."""
+    if not view.get("release_authorized_at"):
+        return None
+    return service_due_by(parse_instant(view["release_authorized_at"]), policy)
+
+
+def local_seconds(instant: datetime, policy: Policy) -> str:
+    return policy.local(instant).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @flow(name="custody-case", flow_run_name="case-{case_id}", persist_result=False)
@@ -113,25 +122,25 @@ def case_flow(case_id: str) -> str:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")
         if status == "release_authorized" and view["mode"] == "wso":
             logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
+            description = form_description(view, refusal, policy, core().clock.now())
             try:
-                form = suspend_flow_run(
-                    wait_for_input=WarrantServiceForm.with_initial_data(description=form_description(view, refusal, policy)),
-                    key=key, timeout=None)
-            except ValidationError as exc:
-                # This wait was woken without a form (the case moved on): re-read.
-                logger.warning("case %s: wait %s ended without a form (%s)", case_id, key, exc.error_count())
-                continue
+                suspend_flow_run(wait_for_input=WarrantServiceForm.with_initial_data(description=description),
+                                 key=key, timeout=None)
+            except ValidationError:
+                pass  # a stored form that is not a report: judged below, as the reader in custody up judges it
             except RuntimeError:
                 if ended_meanwhile(case_id):
                     continue
                 raise
-            if not form.served_inside_facility:
-                refusal = "served_inside_facility: a warrant may be served only inside this jail"
+            # Usually the reader in `custody up` recorded the form within a second of
+            # Submit; this finds its decision (or makes it, if that reader is not running).
+            result = record_officer_report(case_id, key)
+            if result is None:  # this wait was woken without a form (the case moved on): re-read
+                logger.info("case %s: wait %s ended without a form", case_id, key)
                 continue
-            result = record_service(case_id, service_event(view, form, key, policy))
             if result["result"] == "rejected":
                 refusal = result["reason"]
-                logger.warning("case %s: service refused: %s", case_id, refusal)
+                logger.warning("case %s: the officer's report was refused: %s", case_id, refusal)
             continue
         logger.info("case %s is %s: waiting for %s", case_id, status, WAITING_FOR.get(status, "a change"))
         try:

@@ -30,6 +30,7 @@ from models.rules import (
     next_reminder_mark,
     release_order_time,
     service_due_by,
+    service_window_end,
     upcoming_reminder_at,
 )
 
@@ -166,7 +167,8 @@ class Case:
 
     def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
         if problems:
-            self._note("service_refused", "; ".join(str(p) for p in problems),
+            self._note("service_refused", f"report by badge {service.officer_badge} of a service at {iso_z(service.served_at)} "
+                       "refused: " + "; ".join(str(p) for p in problems),
                        Notice("service-refused", ("supervisors",), Urgency.WARNING, mark=service.event_id or iso_z(service.served_at)))
             return
         if self.served_at is not None:
@@ -258,13 +260,22 @@ class Case:
 
     # --- the passage of time ----------------------------------------------------
 
-    def advance(self, now: datetime, policy: Policy) -> None:
-        """Everything that is due at `now`. Safe to call any number of times."""
+    def advance(self, now: datetime, policy: Policy, reports_read_through: datetime | None = None) -> None:
+        """Everything that is due at `now`. Safe to call any number of times.
+
+        `reports_read_through`: the instant through which every officer's report
+        made outside the database (the form in the Prefect UI) has been read into
+        it; None where no such report can be made for this case."""
         if self.status is Status.RELEASE_AUTHORIZED and self.release_authorized_at is not None:
-            if now >= service_due_by(self.release_authorized_at, policy):
+            closes = service_due_by(self.release_authorized_at, policy)
+            if now >= service_window_end(closes, reports_read_through, policy):
                 self.no_hold_reason = f"no certified WSO served the warrant within {format_duration(policy.service_grace)} of T0"
+                unread = ""
+                if reports_read_through is not None and reports_read_through < closes:
+                    unread = (f" (officers' reports in the Prefect UI could not be read after {iso_z(reports_read_through)}; "
+                              f"decided without them {format_duration(policy.report_wait)} after the window closed)")
                 self.effects.append(Notice("no-service", ("supervisors",), Urgency.WARNING))
-                self._order_release(f"{self.no_hold_reason}: no hold (rule 6)", now)
+                self._order_release(f"{self.no_hold_reason}: no hold (rule 6){unread}", now)
         if self.status is Status.HELD and self.release_order_at is not None and now >= self.release_order_at:
             why = "the hold deadline is reached" if now >= self.deadline_at else f"release-order time ({format_duration(policy.release_order_lead)} before the deadline)"
             self._order_release(why, now)

@@ -18,16 +18,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from models.case import Case
 from models.clock import Clock, iso_z
 from models.db import DatabaseBusy, contention
-from models.domain import Detainer, Notice, Service, Status, Transition
+from models.domain import Detainer, Notice, Problem, Service, Status, Transition
 from models.events import IDENTIFIER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
-from models.rules import service_problems
+from models.rules import service_due_by, service_problems, service_window_end
 from models.store import AuditEntry, ConcurrentUpdate, SqlUnitOfWork, saved_state
 
 RETRIES = 8
 DUE_PER_PASS = 10000  # due cases one sweep reads at once; the rest come in the next pass, at once
 SWEEP_BATCH = 100  # due cases written per transaction (one durable commit)
+REFUSED = "refused: "  # an inbox outcome that starts so: a service refused at intake (answered `rejected`)
 CASE_LEVEL_TYPES = frozenset({"warrant.served", "detainer.copy_served", "detainer.lifted", "custody.transferred",
                               "notice.acknowledged"})
 
@@ -109,11 +110,15 @@ def _retry_or_busy(exc: OperationalError) -> None:
 
 
 def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResult]:
-    """A batch of events (one POST /events array) in one transaction, each in
-    its own savepoint: each is accepted, a duplicate or rejected exactly as
-    `ingest` would decide it alone (a rejected one changes nothing), in order,
-    and the accepted ones become durable together, with one commit, before any
-    result is returned."""
+    """A batch of events (one POST /events array, a file of `custody ingest`) in
+    one transaction. Facts that arrive together are applied in the order they
+    happened (by `occurred_at`; in the batch's order where equal), each in its
+    own savepoint and decided as `ingest` would decide it alone (a rejected one
+    changes nothing), and only then does any timer fire: a release authorisation
+    and the service that followed it, arriving in one backlog, are judged
+    together, as they would have been had each come at its own time. The
+    accepted ones become durable together, with one commit, before any result
+    is returned; the results are in the batch's order."""
     now = core.clock.now()
     results: list[IngestResult | None] = []
     todo: list[tuple[int, _Prepared]] = []
@@ -122,12 +127,14 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
         results.append(prepared if isinstance(prepared, IngestResult) else None)
         if not isinstance(prepared, IngestResult):
             todo.append((i, prepared))
+    todo.sort(key=lambda item: (item[1].event.occurred_at, item[0]))
     for _ in range(RETRIES):
         try:
             staged: dict[int, IngestResult] = {}
             with core.uow() as uow:
                 for i, prepared in todo:
-                    staged[i] = _store_in_savepoint(uow, core, prepared, now)
+                    staged[i] = _store_in_savepoint(uow, core, prepared, now, timers=False)
+                _fire_timers(uow, core, [(prepared, staged[i]) for i, prepared in todo], now)
                 uow.commit()
             break
         except OperationalError as exc:
@@ -140,11 +147,48 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
     return results
 
 
-def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", now: datetime) -> IngestResult:
+def _fire_timers(uow: SqlUnitOfWork, core: Core, applied: list[tuple["_Prepared", IngestResult]], now: datetime) -> None:
+    """After a batch's facts: advance to `now` every open case they touched (and
+    the other cases of their bookings, which a corrected T0 may have moved). What
+    fires is recorded as caused by the last of the batch's events about the case."""
+    last_event: dict[str, tuple[str, IngestResult]] = {}
+    bookings: dict[str, str] = {}
+    for prepared, result in applied:
+        if result.case_id and result.result != "duplicate":
+            last_event[result.case_id] = (prepared.event.event_id, result)
+            bookings[prepared.event.booking_number] = _actor(prepared.sender, prepared.event)
+    cases = {case.case_id: case for booking in bookings for case in uow.cases_for_booking(booking)}
+    for case_id in last_event:
+        if case_id not in cases:  # a case of this person at another booking (rule 11)
+            found = uow.case_get(case_id)
+            if found is not None:
+                cases[case_id] = found
+    for case in cases.values():
+        if not case.is_open:
+            continue
+        event_id, result = last_event.get(case.case_id, (None, None))
+        savepoint = uow.savepoint()
+        try:
+            _advance(uow, core.policy, case, now)
+            if not case.effects:
+                savepoint.rollback()
+                continue
+            said = _persist(uow, core.policy, case, now, bookings.get(case.booking_number, "backstop"), event_id)
+            savepoint.commit()
+        except ConcurrentUpdate:  # another writer (a backstop) advanced it first: it decides
+            savepoint.rollback()
+            continue
+        if result is not None and result.result == "accepted":
+            result.outcome = f"{result.outcome}; {said}" if result.outcome else said
+            uow.inbox_set_outcome(event_id, case.case_id, result.outcome)
+
+
+def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", now: datetime,
+                        timers: bool = True) -> IngestResult:
     for _ in range(RETRIES):
         savepoint = uow.savepoint()
         try:
-            result = _store(uow, core, prepared, now)
+            result = _store(uow, core, prepared, now, timers)
             savepoint.commit()
             return result
         except EventRejected as exc:
@@ -180,21 +224,28 @@ def _prepare(core: Core, raw: Any, sender: Sender, now: datetime) -> "_Prepared 
     return _Prepared(event, raw, hashlib.sha256(canonical(raw).encode()).hexdigest(), sender)
 
 
-def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime) -> IngestResult:
-    """The inbox row and everything the event does, inside the caller's transaction."""
+def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime, timers: bool = True) -> IngestResult:
+    """The inbox row and everything the event does, inside the caller's transaction.
+    `timers`: advance the case to `now` afterwards (False: the caller does it once
+    the other facts that arrived with this one are applied)."""
     event = p.event
     existing = uow.inbox_get(event.event_id)
     if existing is not None:
-        if existing["body_sha256"] == p.body_hash:
-            return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
-        return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
+        if existing["body_sha256"] != p.body_hash:
+            return IngestResult(event.event_id, "rejected", "event_id: already used by a different event")
+        if existing["outcome"].startswith(REFUSED):  # the decision stands: the same answer again
+            return IngestResult(event.event_id, "rejected", existing["outcome"].removeprefix(REFUSED), case_id=existing["case_id"])
+        return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
     if not uow.inbox_add(
         event_id=event.event_id, type=event.type, booking_number=event.booking_number,
         facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=p.sender.name,
         body=json.dumps(p.raw, ensure_ascii=False), body_sha256=p.body_hash, case_id=None, outcome="",
     ):
         raise _StoredMeanwhile(event.event_id)
-    case_id, outcome = _apply(uow, core.policy, event, now, _actor(p.sender, event))
+    case_id, outcome, refusal = _apply(uow, core.policy, event, now, _actor(p.sender, event), timers)
+    if refusal is not None:
+        uow.inbox_set_outcome(event.event_id, case_id, REFUSED + str(refusal))
+        return IngestResult(event.event_id, "rejected", str(refusal), case_id=case_id, type=event.type)
     uow.inbox_set_outcome(event.event_id, case_id, outcome)
     return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome, type=event.type)
 
@@ -203,7 +254,7 @@ def _tell(core: Core, results) -> None:
     """After the commit: wake whoever follows the cases (the backstop, Prefect)."""
     if core.on_commit:
         for result in results:
-            if result.result == "accepted" and result.case_id:
+            if result.case_id and result.result != "duplicate":  # accepted, or a refused service recorded
                 core.on_commit(result.case_id, result.type)
 
 
@@ -236,10 +287,12 @@ def _actor(sender: Sender, event: Any) -> str:
     return sender.name
 
 
-def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor: str) -> tuple[str | None, str]:
+def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor: str,
+           timers: bool = True) -> tuple[str | None, str, Problem | None]:
+    """(case id, what it did, the problem that refused it if it is a refused service)."""
     booking = uow.booking_touch(event.booking_number, event.facility, now)
     if isinstance(event, DetainerReceived):
-        return _detainer_received(uow, policy, event, now, actor)
+        return (*_detainer_received(uow, policy, event, now, actor, timers), None)
     if event.type == "release.authorized" and (booking["release_authorized_at"] is None or event.occurred_at < booking["release_authorized_at"]):
         # T0 is the earliest moment the person would otherwise have gone free.
         uow.booking_update(event.booking_number, release_authorized_at=event.occurred_at, release_reason=str(event.reason))
@@ -250,25 +303,47 @@ def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor:
 
     case = uow.case_open_for(event.booking_number) or uow.case_latest_for_booking(event.booking_number)
     if case is None:
-        return None, "kept: no case for this booking yet; it applies when a detainer arrives"
-    _apply_to_case(uow, policy, case, event, now, replay=False)
-    case.advance(now, policy)
+        return None, "kept: no case for this booking yet; it applies when a detainer arrives", None
+    refusal = _apply_to_case(uow, policy, case, event, now, replay=False)
+    if timers:
+        _advance(uow, policy, case, now)
     if event.type == "release.authorized":
-        _correct_other_cases(uow, policy, case.case_id, event, now, actor)
-    return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
+        _correct_other_cases(uow, policy, case.case_id, event, now, actor, timers)
+    return case.case_id, _persist(uow, policy, case, now, actor, event.event_id), refusal
 
 
-def _correct_other_cases(uow: SqlUnitOfWork, policy: Policy, done: str, event: Any, now: datetime, actor: str) -> None:
+def _advance(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime) -> None:
+    """Fire what is due at `now`, knowing how far the officers' reports have been read."""
+    case.advance(now, policy, reports_read_through(uow, [case], now, policy).get(case.case_id))
+
+
+def reports_read_through(uow: SqlUnitOfWork, cases: list[Case], now: datetime, policy: Policy) -> dict[str, datetime]:
+    """For each case whose service window has closed by `now` and whose officer
+    can report through its run's form in the Prefect UI: the instant through
+    which those reports have been read into the database (docs/rules.md, rule 6).
+    A case with no run has no form, so no report of it can wait outside."""
+    closed = [case.case_id for case in cases if case.status is Status.RELEASE_AUTHORIZED
+              and case.release_authorized_at is not None and now >= service_due_by(case.release_authorized_at, policy)]
+    return uow.reports_read_through(closed) if closed else {}
+
+
+def _correct_other_cases(uow: SqlUnitOfWork, policy: Policy, done: str, event: Any, now: datetime, actor: str,
+                         timers: bool) -> None:
     """T0 is a fact of the booking: an earlier release time corrects every case
     of this booking that anchored on a later one, not only the current case."""
     for other in uow.cases_for_booking(event.booking_number):
         if other.case_id != done and other.release_authorized_at is not None and event.occurred_at < other.release_authorized_at:
             other.authorize_release(event.occurred_at, str(event.reason), policy, now)
-            other.advance(now, policy)
+            if timers:
+                _advance(uow, policy, other, now)
             _persist(uow, policy, other, now, actor, event.event_id)
 
 
-def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, now: datetime, *, replay: bool) -> None:
+def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, now: datetime, *,
+                   replay: bool) -> Problem | None:
+    """Apply one fact to the case. A service refused at intake is recorded as
+    refused and its first problem returned: the sender hears why at once and can
+    correct it, and the attempt stays on the case's record."""
     kind = event.type
     if kind == "release.authorized":
         case.authorize_release(event.occurred_at, str(event.reason), policy, now)
@@ -292,15 +367,16 @@ def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, n
         service = Service(event.officer_badge, event.warrant_number, event.location, event.occurred_at, event.event_id)
         problems = service_problems(service, roster=uow.roster_entries(event.officer_badge),
                                     warrant_number=case.detainer.warrant_number, booked_facility=case.facility, policy=policy)
-        if problems and case.is_open and not replay:
-            # The officer learns at once why the service does not count, and can correct it.
-            raise EventRejected(problems[0].field, problems[0].message)
         case.record_service(service, problems, policy, now)
+        if problems and case.is_open and not replay:
+            return problems[0]
     else:  # pragma: no cover - parse_event admits no other type
         raise AssertionError(kind)
+    return None
 
 
-def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceived, now: datetime, actor: str) -> tuple[str, str]:
+def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceived, now: datetime, actor: str,
+                       timers: bool = True) -> tuple[str, str]:
     d = event.detainer
     detainer = Detainer(
         a_number=d.a_number, ice_event_number=d.ice_event_number, form=d.form, requests_custody=d.requests_custody,
@@ -315,7 +391,8 @@ def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceiv
         case = uow.case_get(known["case_id"])
         case.effects.append(Transition("detainer_repeated", case.status, case.status,
                                        f"the same detainer (A-number and ICE event {d.ice_event_number}) sent again; merged"))
-        case.advance(now, policy)
+        if timers:
+            _advance(uow, policy, case, now)
         return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
 
     uow.lock_person(d.a_number)
@@ -324,7 +401,8 @@ def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceiv
         detainer_id = uow.detainer_add(case.case_id, detainer)
         governs = case.status is Status.AWAITING_RELEASE
         case.merge_detainer(detainer)
-        case.advance(now, policy)
+        if timers:
+            _advance(uow, policy, case, now)
         return case.case_id, _persist(uow, policy, case, now, actor, event.event_id, detainer_id if governs else None)
 
     year = policy.local(event.occurred_at).year
@@ -332,7 +410,8 @@ def _detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceiv
     detainer_id = uow.detainer_add(case.case_id, detainer)
     uow.case_insert(case, detainer_id, policy, now)
     _catch_up(uow, policy, case, event, now)
-    case.advance(now, policy)
+    if timers:
+        _advance(uow, policy, case, now)
     return case.case_id, _persist(uow, policy, case, now, actor, event.event_id)
 
 
@@ -408,11 +487,15 @@ class SweepReport:
     next_due_at: datetime | None = None
     truncated: bool = False  # more cases were due than one pass reads: go again at once
     not_advanced: list[str] = field(default_factory=list)  # every attempt at their batch failed (other writers, errors)
+    # Due cases whose service window has closed but whose officers' reports in the
+    # Prefect UI are not all read yet: the earliest instant one of them is decided
+    # without them (rule 6's report_wait); the reports' reader pokes the backstop sooner.
+    reports_awaited_until: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"started_at": iso_z(self.started_at), "examined": self.examined,
                 "actions": [a.__dict__ for a in self.actions], "next_due_at": iso_z(self.next_due_at),
-                "not_advanced": self.not_advanced}
+                "not_advanced": self.not_advanced, "reports_awaited_until": iso_z(self.reports_awaited_until)}
 
 
 def sweep(core: Core, actor: str = "backstop") -> SweepReport:
@@ -443,7 +526,8 @@ def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], 
             groups: dict[datetime, list[str]] = {}
             for case_id, due_at in due:
                 groups.setdefault(max(due_at, at), []).append(case_id)
-            report.actions = _advance_batch(uow, core, [(lambda t=t: until(t), ids) for t, ids in groups.items()], actor)
+            report.actions = _advance_batch(uow, core, [(lambda t=t: until(t), ids) for t, ids in groups.items()], actor,
+                                            report=report)
             report.examined = len(due)
             uow.commit()
     except _GaveUp:
@@ -498,7 +582,7 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
         for _ in range(RETRIES):
             try:
                 with core.uow() as uow:
-                    actions = _advance_batch(uow, core, [(None, batch)], actor, skip_locked)
+                    actions = _advance_batch(uow, core, [(None, batch)], actor, skip_locked, report)
                     uow.commit()
                 report.actions += actions
                 break
@@ -509,7 +593,7 @@ def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, repor
 
 
 def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[], bool] | None, list[str]]],
-                   actor: str, skip_locked: bool = True) -> list[SweepAction]:
+                   actor: str, skip_locked: bool = True, report: SweepReport | None = None) -> list[SweepAction]:
     """Decide groups of cases in order, each when its `until()` allows (None:
     at once), at the clock's time then; write what changed."""
     found = {case.case_id: (case, stored)
@@ -521,11 +605,15 @@ def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[
                 raise _GaveUp
             break
         now = core.clock.now()
+        reports = reports_read_through(uow, [found[i][0] for i in case_ids if i in found], now, core.policy)
         for case_id in case_ids:
             case, stored = found.get(case_id, (None, None))
             if case is None or not case.is_open:
                 continue
-            case.advance(now, core.policy)
+            case.advance(now, core.policy, reports.get(case_id))
+            if case_id in reports and case.status is Status.RELEASE_AUTHORIZED and report is not None:
+                end = service_window_end(service_due_by(case.release_authorized_at, core.policy), reports[case_id], core.policy)
+                report.reports_awaited_until = min(filter(None, (report.reports_awaited_until, end)))
             if not case.effects and saved_state(case, core.policy) == stored:
                 continue  # nothing was due after all (another sweep did it): write nothing
             changed.append((case, case.drain_effects(), now))

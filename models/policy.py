@@ -60,6 +60,10 @@ class Policy:
     page_supervisors_before: timedelta
     ice_advance_notice: timedelta
     pickup_poll_interval: timedelta
+    # The longest the service window is held open, once it has closed, for officers'
+    # reports submitted in the Prefect UI that custody has not yet read (Prefect
+    # down or unreachable). Read within a second when all is well: see docs/rules.md.
+    report_wait: timedelta = timedelta(seconds=30)
     source: str = "<built>"
 
     def anchor_kind_at(self, instant: datetime) -> AnchorKind:
@@ -124,6 +128,7 @@ class _Hold(_Strict):
     page_supervisors_before: str = "30m"
     ice_advance_notice: str = "48h"
     pickup_poll_interval: str = "15m"
+    report_wait: str = "30s"
 
 
 class _Anchor(_Strict):
@@ -186,6 +191,8 @@ def policy_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Poli
     if poll <= timedelta(0):
         raise PolicyError("hold.pickup_poll_interval", "must be longer than zero")
 
+    report_wait = within_limit("report_wait", hold.report_wait, allow_zero=True)
+
     days = [a.effective_from for a in parsed.anchor]
     if days != sorted(days) or len(set(days)) != len(days):
         raise PolicyError("anchor", "effective_from dates must be distinct and in ascending order")
@@ -203,6 +210,7 @@ def policy_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Poli
         page_supervisors_before=page,
         ice_advance_notice=advance,
         pickup_poll_interval=poll,
+        report_wait=report_wait,
         source=source,
     )
 

@@ -35,6 +35,20 @@ def service_due_by(release_authorized_at: datetime, policy: Policy) -> datetime:
     return as_utc(release_authorized_at) + policy.service_grace
 
 
+def service_window_end(closes_at: datetime, reports_read_through: datetime | None, policy: Policy) -> datetime:
+    """When rule 6's window counts as ended without a service. A service counts by
+    when it happened and when its report reached us, not by when we read it: an
+    officer's form stored by Prefect before the window closed may not have been
+    read yet. So the window ends when it closes if every report made until then
+    has been read (`reports_read_through` at or past the close, or None where no
+    report can wait outside the database), and otherwise once they have been
+    read, or `report_wait` after the close if they cannot be (Prefect down)."""
+    closes_at = as_utc(closes_at)
+    if reports_read_through is None or as_utc(reports_read_through) >= closes_at:
+        return closes_at
+    return closes_at + policy.report_wait
+
+
 def authority_problems(detainer: Detainer, policy: Policy) -> list[str]:
     """Everything but the WSO's service that a hold needs (rule 3, rule 10).
     Empty means the papers authorise a hold."""

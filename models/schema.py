@@ -236,3 +236,14 @@ delivery_attempts = Table(
     Column("ok", Boolean, nullable=False),
     Column("error", Text),
 )
+
+# How far the officers' reports submitted in the Prefect UI have been read into
+# the database, per reader (custody/officer_reports.py): every report Prefect had
+# stored by `read_through` is in the inbox. Rule 6 waits on it (docs/rules.md).
+report_reads = Table(
+    "report_reads", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("read_through", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+)

@@ -3,7 +3,7 @@ the compare-and-set save that makes every transition safe to race."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, text, tuple_, update
@@ -20,6 +20,7 @@ from models.policy import Policy
 
 OPEN = [s.value for s in OPEN_STATUSES]
 IN_CHUNK = 1000  # ids per `IN (...)` list
+NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # PostgreSQL advisory lock spaces (first key of the two-key form).
 _LOCK_AUDIT_CHAIN = 0x0C057001
 _LOCK_PERSON = 0x0C057002
@@ -399,6 +400,41 @@ class SqlUnitOfWork:
                    or_(r.c.case_id.is_(None), r.c.flow_run_id.is_(None), r.c.synced_version < c.c.version))
             .order_by(c.c.next_due_at, c.c.case_id).limit(limit)
         ).mappings())
+
+    # --- officers' reports read from the Prefect UI ------------------------------------
+
+    def reports_read_through(self, case_ids: list[str]) -> dict[str, datetime]:
+        """For those of the cases that have a run (and so a form an officer may
+        have submitted): the instant through which the forms have been read;
+        the start of time for all if no reader has ever finished a pass."""
+        r = t.case_runs
+        with_runs = list(self.conn.execute(select(r.c.case_id).where(r.c.case_id.in_(case_ids), r.c.flow_run_id.is_not(None)))
+                         .scalars())
+        if not with_runs:
+            return {}
+        through = self.conn.execute(select(func.max(t.report_reads.c.read_through))).scalar_one_or_none()
+        return dict.fromkeys(with_runs, through or NEVER)
+
+    def runs_awaiting_service(self) -> list[RowMapping]:
+        """The cases whose run may be asking an officer for the service (status
+        release_authorized, a run known), with when their window opened."""
+        c, r = t.cases, t.case_runs
+        return list(self.conn.execute(
+            select(c.c.case_id, r.c.flow_run_id, c.c.release_authorized_at)
+            .select_from(c.join(r, r.c.case_id == c.c.case_id))
+            .where(c.c.status == Status.RELEASE_AUTHORIZED.value, r.c.flow_run_id.is_not(None))).mappings())
+
+    def reports_read(self, source: str, through: datetime, now: datetime, error: str | None = None) -> None:
+        """A reader has read every report stored by `through` (never moves back);
+        `error`: why its latest pass failed (None: it did not)."""
+        rr = t.report_reads
+        self._insert_ignore(rr, dict(source=source, read_through=through, updated_at=now, last_error=error))
+        self.conn.execute(update(rr).where(rr.c.source == source, rr.c.read_through < through)
+                          .values(read_through=through))
+        self.conn.execute(update(rr).where(rr.c.source == source).values(updated_at=now, last_error=error))
+
+    def reports_read_state(self) -> list[RowMapping]:
+        return list(self.conn.execute(select(t.report_reads).order_by(t.report_reads.c.source)).mappings())
 
     def outbox_add_alert(self, *, key: str, kind: str, groups: tuple[str, ...], urgency: str, subject: str, body: str,
                          now: datetime, case_id: str | None = None) -> int:

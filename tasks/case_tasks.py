@@ -7,10 +7,12 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.handlers import Sender, SweepReport, advance_cases, ingest
+from models.handlers import SweepReport, advance_cases
 from models.mirror import hold_steps, mirror_digest
+from models.officer_report import record_report
 from models.views import case_summary
 from tasks.context import core
+from tasks.runs import read_report_input
 
 
 @task(name="read-case", cache_policy=NO_CACHE)
@@ -37,11 +39,19 @@ def mark_synced(case_id: str, version: int, digest: str | None = None) -> None:
         uow.commit()
 
 
-@task(name="record-warrant-service", cache_policy=NO_CACHE)
-def record_service(case_id: str, event: dict[str, Any], officer_form_sender: str = "prefect-ui") -> dict[str, Any]:
-    """The officer's form becomes a `warrant.served` event with a deterministic
-    id, so a re-executed flow records the same service once ("duplicate")."""
-    return ingest(core(), event, Sender(officer_form_sender, frozenset({"warrant.served"}))).as_dict()
+@task(name="record-officer-report", cache_policy=NO_CACHE)
+def record_officer_report(case_id: str, wait_key: str) -> dict[str, Any] | None:
+    """The form that answered this run's wait, through the same intake as the
+    reader in `custody up` (models/officer_report.py): whichever is first records
+    it, the other finds it recorded. None if the wait was answered without a form."""
+    from prefect.context import get_run_context
+
+    flow_run_id = get_run_context().task_run.flow_run_id
+    stored = read_report_input(str(flow_run_id), wait_key)
+    if stored is None:
+        return None
+    value, submitted_at = stored
+    return record_report(core(), case_id, wait_key, value, submitted_at).as_dict()
 
 
 @task(name="advance-case", cache_policy=NO_CACHE)

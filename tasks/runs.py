@@ -10,6 +10,8 @@ import os
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
+from typing import Any
+
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -20,6 +22,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Completed, Scheduled
+
+from models.officer_report import response_key
 
 CASE_DEPLOYMENT = "custody-case/case"
 HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"
@@ -125,6 +129,19 @@ def cancel_scheduled_for_case(case_id: str) -> int:
         for run in runs:
             client.set_flow_run_state(run.id, Cancelled(message="the hold ended"), force=True)
         return len(runs)
+
+
+def read_report_input(flow_run_id: str, wait_key: str, client=None) -> tuple[Any, datetime] | None:
+    """The officer's form that answered a run's wait, as Prefect stored it: its
+    value and the moment it was stored; None if no form answered it."""
+    if client is None:
+        with get_client(sync_client=True) as client:
+            return read_report_input(flow_run_id, wait_key, client)
+    key = response_key(wait_key)
+    for found in client.filter_flow_run_input(UUID(flow_run_id), key_prefix=key, limit=5, exclude_keys=set()):
+        if found.key == key:
+            return found.decoded_value, found.created
+    return None
 
 
 def prefect_reachable(timeout: float = 2.0) -> bool:

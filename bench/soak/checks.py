@@ -135,6 +135,29 @@ def database_invariants(engine: Engine, sent: dict[str, set[str]], now: datetime
     return figures, details
 
 
+def officer_forms(engine: Engine, forms: list) -> tuple[list[Figure], list[str]]:
+    """The WSOs who reported through the Prefect UI's form: a form Prefect stored
+    before its window closed must have authorised the hold (the badge is
+    certified, the warrant the case's), whatever the run's process did."""
+    cases = {r["case_id"]: r for r in _rows(engine, t.cases)}
+    timely = [f for f in forms if f.timely]
+    lost = [f"{f.case_id or f.booking}: stored {f.closes - f.answered:.1f} s before the window closed, "
+            f"but {cases[f.case_id]['status'] if f.case_id in cases else 'no case'}"
+            for f in timely if not (f.case_id in cases and cases[f.case_id]["hold_started_at"] is not None
+                                    and cases[f.case_id]["served_by"] == "W-1031")]
+    late = [f for f in timely if f.last_15s]
+    unshown = [f for f in forms if not f.timely]
+    never_shown = [f for f in unshown if f.shown is None]
+    margins = sorted(f.closes - f.answered for f in late)
+    return [
+        Figure("officers' forms submitted through the UI's resume request: stored before the window closed / "
+               "of them in its last 15 s (closest margin) / not submitted in time (of them: the run never asked before the close)",
+               (f"{len(timely)} / {len(late)} ({margins[0]:.1f} s) / " if margins else f"{len(timely)} / 0 / ")
+               + f"{len(unshown)} ({len(never_shown)})", "counted", None),
+        Figure("timely services lost (a form stored before its window closed that did not hold)", len(lost), "0", not lost),
+    ], lost
+
+
 def prefect_disagreements(engine: Engine, api_url: str) -> tuple[Figure, list[str]]:
     """Every case's run must mirror the database: ended with the case, or waiting while it is open;
     and no hold step may still be scheduled for a case that has ended."""

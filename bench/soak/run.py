@@ -26,6 +26,7 @@ from sqlalchemy import select
 from bench.soak import checks
 from custody.simulation import Plan, Send, Timing, event_body, plan
 from bench.soak.system import ROOT, System, kill9
+from bench.soak.wso import FormReport, FormWso
 from models import schema as t
 from models.db import make_engine
 
@@ -170,7 +171,7 @@ def run_soak(args: argparse.Namespace) -> int:
     system = System(home, policy)
     feed = args.minutes * 60
     tag = datetime.now(timezone.utc).strftime("%H%M%S")
-    jail = plan(args.cases, feed, timing, rng, tag)
+    jail = plan(args.cases, feed, timing, rng, tag, forms=True)
     faults = Faults()
     plan_feed_faults(jail, args.faults_per_kind, feed, rng, faults, args.burst)
     schedule = timed_faults(args.faults_per_kind, feed, rng)
@@ -194,6 +195,7 @@ def _drive(args, rng, system: System, jail: Plan, faults: Faults, schedule, timi
     lock = threading.Lock()
     desk = ReleaseDesk(system, engine, rng, answers, lock)
     desk.start()
+    forms: list[FormReport] = []
     print(f"soak: up in {time.time() - began:.0f} s; feeding {len(jail.cases)} cases ({len(jail.sends)} sends) "
           f"over {feed / 60:.1f} min with {sum(faults.planned.values())} faults", flush=True)
 
@@ -208,6 +210,11 @@ def _drive(args, rng, system: System, jail: Plan, faults: Faults, schedule, timi
             time.sleep(wait)
         if is_send:
             send: Send = item
+            if send.via == "form":
+                case = jail.cases[send.case]
+                report = FormReport(send.booking, planned=start + send.at, closes=start + case.t0 + timing.grace)
+                FormWso(system.api, engine, report, send.fields["warrant_number"], forms, lock).start()
+                continue
             status, answer = system.post(send.sender, event_body(send, start, iso))
             result = answer.get("result", f"http-{status}")
             with lock:
@@ -238,6 +245,9 @@ def _drive(args, rng, system: System, jail: Plan, faults: Faults, schedule, timi
     print(f"soak: feed done at {fed:.0f} s; settling (at most {args.settle_minutes} min)...", flush=True)
 
     figures, details, prefect_wrong = settle_and_check(system, engine, answers, lock, timing, args.settle_minutes * 60)
+    with lock:
+        form_figures, details["timely_services_lost"] = checks.officer_forms(engine, list(forms))
+    figures += form_figures
     desk.stopping.set()
     verify = system.custody("audit", "verify")
     figures.append(checks.Figure("audit hash chains verify (custody audit verify)", "yes" if verify.returncode == 0 else "NO",

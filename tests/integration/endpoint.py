@@ -82,10 +82,13 @@ def reasons(payload: Any) -> list[str]:
 
 
 def changed_anything(payload: Any) -> bool:
-    """Whether a response reports that anything was stored."""
+    """Whether a response reports that anything was stored: an accepted event, or
+    a service refused on its merits (its rejection names the case whose record
+    keeps the attempt)."""
+    kept = lambda r: isinstance(r, dict) and (r.get("result") == "accepted" or (r.get("result") == "rejected" and r.get("case_id")))
     if isinstance(payload, dict) and "results" in payload:
-        return any(r.get("result") == "accepted" for r in payload["results"])
-    return isinstance(payload, dict) and payload.get("result") == "accepted"
+        return any(kept(r) for r in payload["results"])
+    return kept(payload)
 
 
 @contextmanager

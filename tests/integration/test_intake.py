@@ -75,10 +75,7 @@ def test_same_id_with_another_body_is_rejected_and_changes_nothing(core):
 
 
 @pytest.mark.parametrize("event, field", [
-    (service_event("s9", "B1", utc(2026, 3, 11, 11), badge="W-404"), "officer_badge"),
-    (service_event("s9", "B1", utc(2026, 3, 11, 11), badge="W-2"), "officer_badge"),  # expired 2026-03-10
-    (service_event("s9", "B1", utc(2026, 3, 11, 11), warrant="W-00"), "warrant_number"),
-    (service_event("s9", "B1", utc(2026, 3, 11, 11), location="PRISON"), "location"),
+    ({**service_event("s9", "B1", utc(2026, 3, 11, 11)), "location": "not a code"}, "location"),
     ({**release_event("r9", "B1", utc(2026, 3, 11, 11)), "facility": "ELSEWHERE"}, "facility"),
     ({**release_event("r9", "B1", utc(2026, 3, 11, 11)), "occurred_at": "2026-03-11T11:00:00"}, "occurred_at"),
     (release_event("r9", "B1", utc(2026, 3, 11, 12, 6)), "occurred_at"),
@@ -89,6 +86,35 @@ def test_every_rejection_names_the_field_and_changes_nothing(core, clock, event,
     result = send(core, event)
     assert result.result == "rejected" and result.reason.startswith(field + ":"), result.reason
     assert snapshot(core.engine) == before
+
+
+@pytest.mark.parametrize("fields, field, reason", [
+    (dict(badge="W-404"), "officer_badge", "badge 'W-404' is not on the WSO roster"),
+    (dict(badge="W-2"), "officer_badge", "badge 'W-2' is not certified on 2026-03-11"),  # expired 2026-03-10
+    (dict(warrant="W-00"), "warrant_number", "does not match the warrant on file"),
+    (dict(location="PRISON"), "location", "'PRISON' is not one of this jail's facilities"),
+])
+def test_a_refused_service_counts_for_nothing_and_stays_on_the_record(core, clock, fields, field, reason):
+    """A service refused on its merits is answered `rejected`, naming the field,
+    and holds nobody; the attempt is kept: on the case's record (badge, time,
+    reason), told to supervisors, and the same report again gets the same answer."""
+    send(core, detainer_event("d1", "B1", utc(2026, 3, 10, 9)), release_event("r1", "B1", utc(2026, 3, 11, 11, 30)))
+    event = service_event("s9", "B1", utc(2026, 3, 11, 11, 40), **fields)
+    result = send(core, event)
+    assert result.result == "rejected" and result.reason.startswith(f"{field}: {reason}"), result.reason
+    case = case_of(core)
+    assert case.status is Status.RELEASE_AUTHORIZED and case.served_at is None and not case.hold_authorized
+    refused = rows(core.engine, t.audit, t.audit.c.case_id == case.case_id, t.audit.c.action == "service_refused")
+    badge = fields.get("badge", "W-1")
+    assert [(a["source_event_id"], a["actor"]) for a in refused] == [("s9", f"cli:test:{badge}")]
+    assert refused[0]["reason"].startswith(f"report by badge {badge} of a service at 2026-03-11T11:40:00Z refused: {field}: ")
+    assert [r["recipient_group"] for r in rows(core.engine, t.outbox, t.outbox.c.kind == "service-refused")] == ["supervisors"]
+    before = snapshot(core.engine)
+    again = send(core, dict(event))
+    assert (again.result, again.reason) == ("rejected", result.reason)
+    assert snapshot(core.engine) == before
+    assert send(core, service_event("s10", "B1", utc(2026, 3, 11, 11, 41))).result == "accepted"
+    assert case_of(core).status is Status.HELD
 
 
 def test_a_sender_may_send_only_its_own_event_types(core):

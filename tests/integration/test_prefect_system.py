@@ -31,7 +31,8 @@ from tests.integration.test_http import free_port
 
 pytestmark = pytest.mark.slow
 
-POLICY = dict(mode="wso", limit="100s", service_grace="45s", reminder_marks=["70s"], release_order_lead="40s",
+POLICY_GRACE_S = 45
+POLICY = dict(mode="wso", limit="100s", service_grace=f"{POLICY_GRACE_S}s", reminder_marks=["70s"], release_order_lead="40s",
               page_supervisors_before="20s", pickup_poll_interval="60s")
 
 
@@ -356,14 +357,20 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
     assert resume(run.id, {"officer_badge": "", "warrant_number": "W-77", "served_at": now().isoformat(),
                            "served_inside_facility": True}).status.value == "REJECT"
     # A badge not on the roster is refused with the reason, and the form is asked again;
-    # the refused report changes nothing: no service, no hold, no event stored.
+    # the refused report counts for nothing (no service, no hold) and stays on the record.
     assert resume(run.id, form(badge="W-9999")).status.value == "ACCEPT"
+    refused = wait_for(lambda: db(live, "select actor, reason from audit_trail where case_id = ? and action = 'service_refused'",
+                                  case_id), 20, "the refusal on the record")
+    assert refused[0][0] == "prefect-ui:W-9999" and "officer_badge: badge 'W-9999' is not on the WSO roster" in refused[0][1]
     run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=1), 40, "the form asked again")
     # (The form is Markdown: the reason's marks are escaped, so the UI shows its characters.)
     assert literal("officer_badge: badge 'W-9999' is not on the WSO roster") in json.loads(description(run.id, keyset))
     assert db(live, "select status, served_by, hold_started_at from cases where case_id = ?", case_id) == [
         ("release_authorized", None, None)]
-    assert db(live, "select count(*) from event_inbox where event_id like ?", f"form-{case_id}-%") == [(0,)]
+    assert [outcome for (outcome,) in db(live, "select outcome from event_inbox where event_id like ?", f"form-{case_id}-%")] == [
+        "refused: officer_badge: badge 'W-9999' is not on the WSO roster"]
+    # The officer read the outcome on the run's page, in its logs.
+    assert any("REFUSED" in line and "W-9999" in line for line in run_logs(run.id))
     # An expired certification (W-1040 expired 2025-12-31) is refused too.
     assert resume(run.id, form(badge="W-1040")).status.value == "ACCEPT"
     run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=2), 40, "the form asked a third time")
@@ -372,6 +379,7 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
 
     view = view_when(live, case_id, "held", 40, "the hold")
     assert view["served_by"] == "W-1024"
+    wait_for(lambda: any("RECORDED" in line and "HELD" in line for line in run_logs(run.id)), 20, "the outcome in the run's logs")
     expected = sorted(f"case-{case_id}-{s}" for s in ("reminder-1m10s", "release-order", "page-supervisors", "deadline"))
     wait_for(lambda: sorted(r.name for r in runs_tagged(case_id) if "hold-step" in r.tags) == expected, 30, "the hold steps")
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended" and not r.state.state_details.run_input_keyset,
@@ -392,13 +400,56 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
              40, "the re-executed run to wait again")
     time.sleep(2)
     assert counts() == before
-    assert before[2] == [(1,)]  # the accepted form, recorded once
+    assert before[2] == [(3,)]  # the two refused forms and the accepted one, each recorded once
 
     ingest(live, transfer_event("b-x1", "PB-1", now()))
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.type.value == "COMPLETED", 40, "the run to finish")
     states = {r.name: r.state.type.value for r in runs_tagged(case_id) if "hold-step" in r.tags}
     assert "SCHEDULED" not in states.values()
     assert states[f"case-{case_id}-deadline"] == "CANCELLED"
+
+
+def run_logs(run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    with get_client(sync_client=True) as client:
+        return [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
+
+
+def test_a_form_submitted_10_seconds_before_the_window_closes_counts_on_a_busy_machine(live):
+    """Prefect stores the form; the run's new process may start many seconds
+    later on a loaded machine. The reader in `custody up` records the service
+    meanwhile, and the window waits for it: the hold stands."""
+    t = now()
+    lines = ingest(live, detainer_event("w-d1", "PW-1", t - timedelta(hours=1), a_number="A300000020"),
+                   release_event("w-r1", "PW-1", t))
+    case_id = case_id_of(lines[0])
+    run, _ = wait_for(lambda: waiting_for_form(live, case_id), 40, "the officer's form")
+    closes = t + timedelta(seconds=POLICY_GRACE_S)
+    assert datetime.now(timezone.utc) < closes - timedelta(seconds=10), "the form came too late for this test"
+    time.sleep((closes - timedelta(seconds=10) - datetime.now(timezone.utc)).total_seconds())
+    with busy_loops(2):
+        assert resume(run.id, form(served_at=now())).status.value == "ACCEPT"
+        view = view_when(live, case_id, "held", 40, "the hold")
+    assert view["served_by"] == "W-1024" and view["hold_authorized"] is True
+    assert db(live, "select count(*) from event_inbox where event_id like ? and outcome like 'hold_started%'",
+              f"form-{case_id}-%") == [(1,)]
+
+
+class busy_loops:
+    """`yes > /dev/null` n times, for as long as the block runs (as a shared CI machine is)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
 
 
 def view_version(live, case_id):

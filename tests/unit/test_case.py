@@ -154,6 +154,46 @@ def test_no_service_within_the_grace_orders_release_without_a_hold():
     assert "late-service" in kinds(notices(case))
 
 
+def test_the_window_ends_only_once_every_report_made_before_it_closed_has_been_read():
+    """A form stored in the Prefect UI before the window closed but not yet read
+    into the database keeps the window open: the case is decided once the
+    reports are read past the close, or report_wait after it if they cannot be."""
+    pol = policy()
+    case = open_case(RECEIVED, pol)
+    case.authorize_release(T0, "bond_posted", pol, now=T0)
+    case.drain_effects()
+    closes = T0 + H
+    case.advance(closes, pol, reports_read_through=closes - timedelta(milliseconds=1))
+    assert case.status is Status.RELEASE_AUTHORIZED and not case.effects
+    # The report, stored before the close, is read a moment later: it counts.
+    case.record_service(served(closes - timedelta(seconds=2)), [], pol, now=closes + timedelta(seconds=1))
+    assert case.status is Status.HELD and case.hold_started_at == closes - timedelta(seconds=2)
+
+    read = open_case(RECEIVED, pol)
+    read.authorize_release(T0, "bond_posted", pol, now=T0)
+    read.advance(closes + timedelta(milliseconds=80), pol, reports_read_through=closes)
+    assert read.status is Status.RELEASE_ORDERED and read.release_ordered_at == closes + timedelta(milliseconds=80)
+    assert "could not be read" not in read.release_order_reason
+
+    unread = open_case(RECEIVED, pol)
+    unread.authorize_release(T0, "bond_posted", pol, now=T0)
+    unread.advance(closes + pol.report_wait - timedelta(milliseconds=1), pol, reports_read_through=T0)
+    assert unread.status is Status.RELEASE_AUTHORIZED
+    unread.advance(closes + pol.report_wait, pol, reports_read_through=T0)
+    assert unread.status is Status.RELEASE_ORDERED and not unread.hold_authorized
+    assert unread.release_order_reason == (
+        "no certified WSO served the warrant within 1h of T0: no hold (rule 6) (officers' reports in the Prefect UI "
+        "could not be read after 2026-03-10T17:00:00Z; decided without them 30s after the window closed)")
+
+
+def test_a_case_no_officer_can_report_outside_the_database_for_is_decided_at_the_close():
+    pol = policy()
+    case = open_case(RECEIVED, pol)
+    case.authorize_release(T0, "bond_posted", pol, now=T0)
+    case.advance(T0 + H, pol, reports_read_through=None)
+    assert case.status is Status.RELEASE_ORDERED and case.release_ordered_at == T0 + H
+
+
 def test_a_service_after_the_grace_never_starts_a_hold():
     pol = policy()
     case = open_case(RECEIVED, pol)

@@ -56,6 +56,8 @@ def test_a_lower_limit_is_allowed():
     ({"release_order_lead": "49h"}, "hold.release_order_lead"),
     ({"page_supervisors_before": "3h"}, "hold.page_supervisors_before"),
     ({"service_grace": "-1h"}, "hold.service_grace"),
+    ({"report_wait": "later"}, "hold.report_wait"),
+    ({"report_wait": "48h"}, "hold.report_wait"),
     ({"anchor": [{"effective_from": "2025-10-01", "rule": "release_authorized"},
                  {"effective_from": "2024-12-01", "rule": "detainer_received"}]}, "anchor"),
     ({"anchor": [{"effective_from": "2025-10-01", "rule": "whenever"}]}, "anchor.0.rule"),
@@ -86,3 +88,8 @@ def test_unreadable_or_broken_files_are_refused(tmp_path):
 def test_anchor_effective_dates_parse_as_dates():
     pol = policy(anchor=[{"effective_from": "2025-10-01", "rule": "release_authorized"}])
     assert pol.anchors[0].effective_from == date(2025, 10, 1)
+
+
+def test_the_wait_for_unread_officers_reports_defaults_to_30_seconds_and_may_be_zero():
+    assert policy().report_wait == timedelta(seconds=30)
+    assert policy(report_wait="0s").report_wait == timedelta(0)

@@ -141,3 +141,13 @@ def test_only_the_nearest_passed_reminder_mark_is_sent():
     assert next_reminder_mark(deadline, marks, deadline - timedelta(hours=3), timedelta(hours=4)) is None
     assert upcoming_reminder_at(deadline, marks, timedelta(hours=4)) == deadline - timedelta(hours=1)
     assert upcoming_reminder_at(deadline, marks, timedelta(hours=1)) is None
+
+
+def test_the_service_window_ends_at_its_close_once_the_reports_are_read_and_never_later_than_report_wait():
+    from models.rules import service_window_end
+    pol = policy(report_wait="20s")
+    closes = utc(2026, 3, 11, 13)
+    assert service_window_end(closes, None, pol) == closes  # no report can wait outside the database
+    assert service_window_end(closes, closes, pol) == closes
+    assert service_window_end(closes, closes + timedelta(seconds=5), pol) == closes
+    assert service_window_end(closes, closes - timedelta(microseconds=1), pol) == closes + timedelta(seconds=20)
