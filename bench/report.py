@@ -178,7 +178,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
             ok = (o.get("p99") or 1e9) <= 1000 and rep["held"] == rep["n"]
             rows.append([f"Officer's form ({kind}), Submit → service recorded, p50 / p99 / max, {rep['busy_loops']} busy loops beside",
                          f"{_sec_s(o, 'p50')} / {_sec_s(o, 'p99')} / {_sec_s(o, 'max')} s, {rep['held']} of {rep['n']} held",
-                         f"{_sec_s(peer, 'p50')} / {_sec_s(peer, 'p99')} / {_sec_s(peer, 'max')} s (the run's own process)",
+                         f"{_sec_s(peer, 'p50')} / {_sec_s(peer, 'p99')} / {_sec_s(peer, 'max')} s or more (the run's own process)",
                          "p99 ≤ 1 s", "yes" if ok else "**no**"])
     if not rows:
         return []
@@ -420,11 +420,12 @@ def _officer_report(p: dict[str, Any]) -> list[str]:
            "Forms submitted in the Prefect UI with the request its Resume dialog sends (POST /api/flow_runs/ID/resume), one "
            "every 0.5-2.5 s, to runs of real cases asking for the WSO's service, with two `yes > /dev/null` processes running "
            "beside `custody up` on the 2 cores. Each is timed from the moment Prefect stored it (the input's `created`) to: "
-           "the service in the database, written by the reader in `custody up` (custody); the end of the run's own "
-           "`record-officer-report` task, where the run that Prefect restarts after the resume records the form if nothing "
-           "else has (the path before the reader, measured on the same forms); and the outcome on the run's page "
-           "(the reader's log line).", "",
-           "| database | forms | held | custody p50 / p99 / max | the run's own process p50 / p99 / max | on the run's page p50 / p99 / max |",
+           "the service in the database, written by the reader in `custody up` (custody); the start of the run's new "
+           "process, which Prefect schedules after the resume and in which the path before the reader recorded the form "
+           "(its lower bound, measured on the same forms); and the outcome on the run's page (the reader's log line). "
+           "Resumes that the Prefect server refused with 503 while its database was busy were sent again, as an officer "
+           "would press Submit again; the time counts from the one it stored.", "",
+           "| database | forms | held | custody p50 / p99 / max | the run's process starts p50 / p99 / max | on the run's page p50 / p99 / max |",
            "|---|---|---|---|---|---|"]
     for kind, v in p.items():
         trio = lambda s: f"{_sec_s(s, 'p50')} / {_sec_s(s, 'p99')} / {_sec_s(s, 'max')} s"

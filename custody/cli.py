@@ -333,7 +333,8 @@ def cmd_audit_verify(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_up(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from custody.up import run_up
-    return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect, demo=args.demo)
+    return run_up(settings, host=args.host, port=args.port, out=out, with_prefect=not args.no_prefect, demo=args.demo,
+                  read_forms=not args.no_prefect or args.prefect_api_given)
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -419,6 +420,8 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
         settings = Settings.from_env()
+        # `custody up --no-prefect` beside a Prefect server elsewhere still reads the officers' forms.
+        args.prefect_api_given = "PREFECT_API_URL" in os.environ
         if args.command == "up" and args.demo:
             settings = demo_settings(settings)
         settings.apply_prefect_env()

@@ -24,7 +24,8 @@ from models.durations import format_duration
 
 
 def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextIO, with_prefect: bool = True,
-           demo: bool = False) -> int:
+           demo: bool = False, read_forms: bool | None = None) -> int:
+    """`read_forms`: run the reader of the officers' forms (default: with Prefect)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -61,7 +62,6 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     ui = "not started (--no-prefect)"
     if with_prefect:
         from custody.bridge import PrefectBridge
-        from custody.officer_reports import OfficerReports
 
         env = {**os.environ, **settings.prefect_env()}
         logs = settings.home / "logs"
@@ -82,10 +82,12 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         bridge = PrefectBridge(core)
         listeners.append(bridge.notify)
         bridge.start()
+        ui = settings.prefect_api_url.removesuffix("/api")
+    if with_prefect if read_forms is None else read_forms:
+        from custody.officer_reports import OfficerReports
         reports = OfficerReports(core, on_read=backstop.poke)
         listeners.append(reports.poke)
         reports.start()
-        ui = settings.prefect_api_url.removesuffix("/api")
     feeder = None
     if demo:
         from custody.demo import DemoFeeder, prefect_waiter

@@ -369,8 +369,11 @@ def test_the_officers_form_refuses_and_asks_again_then_the_hold_runs_to_pickup(l
         ("release_authorized", None, None)]
     assert [outcome for (outcome,) in db(live, "select outcome from event_inbox where event_id like ?", f"form-{case_id}-%")] == [
         "refused: officer_badge: badge 'W-9999' is not on the WSO roster"]
-    # The officer read the outcome on the run's page, in its logs.
+    # The officer read the outcome on the run's page, in its logs; the record keeps the attempt.
     assert any("REFUSED" in line and "W-9999" in line for line in run_logs(run.id))
+    record = custody(live["env"], "case", "record", case_id).stdout
+    assert "service_refused by prefect-ui:W-9999: report by badge W-9999 of a service at " in record
+    assert "is not on the WSO roster" in record
     # An expired certification (W-1040 expired 2025-12-31) is refused too.
     assert resume(run.id, form(badge="W-1040")).status.value == "ACCEPT"
     run, keyset = wait_for(lambda: waiting_for_form(live, case_id, attempt=2), 40, "the form asked a third time")
