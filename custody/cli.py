@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from custody.config import ConfigError, Settings
 from custody.encoding import json_lines
 from custody.wiring import build_core, intake_core
@@ -65,7 +67,7 @@ def cmd_ingest(core: Core, args: argparse.Namespace, out: TextIO) -> int:
             intake.engine.dispose()
 
 
-INGEST_BATCH = 500  # events per transaction, in whole bookings: the backstop waits for no more
+INGEST_BATCH = 100  # events per transaction, in whole bookings: a backstop's release order waits for no more
 
 
 def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
@@ -89,8 +91,9 @@ def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     for batch in _booking_batches(parsed, INGEST_BATCH):
         try:
             done = ingest_many(core, [raw for _, raw in batch], sender)
-        except DatabaseBusy as exc:  # nothing of the batch stored: running the same file again is safe
-            done = [IngestResult(None, "rejected", f"database: {exc}; run the file again") for _ in batch]
+        except (DatabaseBusy, SQLAlchemyError) as exc:  # nothing of the batch stored: running the same file again is safe
+            done = [IngestResult(None, "rejected", f"database: {str(exc).splitlines()[0][:300]}; run the file again")
+                    for _ in batch]
         results.update((number, result) for (number, _), result in zip(batch, done))
     touched = [r.case_id for r in results.values() if r.case_id and r.result != "duplicate"]
     for number in sorted(results):

@@ -120,10 +120,6 @@ def wait_after(report: SweepReport, now: datetime, retry: timedelta) -> timedelt
     if report.next_due_at is None:
         return None
     if report.next_due_at <= report.started_at and not report.truncated:
-        if report.reports_awaited_until is not None and not report.not_advanced:
-            # Only windows waiting on the officers' reports are left: their reader pokes
-            # this loop when it has read them, and the backstop re-reads at least every REREAD.
-            return max(report.reports_awaited_until - now, retry)
         return retry
     return max(report.next_due_at - now, timedelta(0))
 

@@ -24,6 +24,7 @@ from models.domain import (
 from models.durations import format_duration
 from models.policy import Mode, Policy
 from models.rules import (
+    NEVER_READ,
     authority_problems,
     clock_anchor,
     hold_deadline,
@@ -272,7 +273,9 @@ class Case:
                 self.no_hold_reason = f"no certified WSO served the warrant within {format_duration(policy.service_grace)} of T0"
                 unread = ""
                 if reports_read_through is not None and reports_read_through < closes:
-                    unread = (f" (officers' reports in the Prefect UI could not be read after {iso_z(reports_read_through)}; "
+                    since = ("have not been read (no reader has run)" if reports_read_through <= NEVER_READ
+                             else f"could not be read after {iso_z(reports_read_through)}")
+                    unread = (f" (officers' reports in the Prefect UI {since}; "
                               f"decided without them {format_duration(policy.report_wait)} after the window closed)")
                 self.effects.append(Notice("no-service", ("supervisors",), Urgency.WARNING))
                 self._order_release(f"{self.no_hold_reason}: no hold (rule 6){unread}", now)

@@ -114,7 +114,8 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
     one transaction. Facts that arrive together are applied in the order they
     happened (by `occurred_at`; in the batch's order where equal), each in its
     own savepoint and decided as `ingest` would decide it alone (a rejected one
-    changes nothing), and only then does any timer fire: a release authorisation
+    changes nothing, but a refused service stays on its case's record), and
+    only then does any timer fire: a release authorisation
     and the service that followed it, arriving in one backlog, are judged
     together, as they would have been had each come at its own time. The
     accepted ones become durable together, with one commit, before any result
@@ -175,7 +176,7 @@ def _fire_timers(uow: SqlUnitOfWork, core: Core, applied: list[tuple["_Prepared"
                 continue
             said = _persist(uow, core.policy, case, now, bookings.get(case.booking_number, "backstop"), event_id)
             savepoint.commit()
-        except ConcurrentUpdate:  # another writer (a backstop) advanced it first: it decides
+        except (ConcurrentUpdate, IntegrityError):  # another writer (a backstop) advanced it first: it decides
             savepoint.rollback()
             continue
         if result is not None and result.result == "accepted":
@@ -488,8 +489,9 @@ class SweepReport:
     truncated: bool = False  # more cases were due than one pass reads: go again at once
     not_advanced: list[str] = field(default_factory=list)  # every attempt at their batch failed (other writers, errors)
     # Due cases whose service window has closed but whose officers' reports in the
-    # Prefect UI are not all read yet: the earliest instant one of them is decided
+    # Prefect UI are not all read yet, and the earliest instant one of them is decided
     # without them (rule 6's report_wait); the reports' reader pokes the backstop sooner.
+    awaiting_reports: list[str] = field(default_factory=list)
     reports_awaited_until: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -540,8 +542,19 @@ def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], 
         # a failed pass would wait the loop's error backoff with a release order due.
         return None
     with core.uow(read_only=True) as uow:
-        report.next_due_at = uow.next_due_instant()
+        report.next_due_at = _next_due(uow, report)
     return report
+
+
+def _next_due(uow: SqlUnitOfWork, report: SweepReport) -> datetime | None:
+    """The next instant a pass has work. A window waiting for its officers'
+    reports is due again when it is decided without them (their reader pokes
+    the backstop sooner), not at its close, which has passed: so the backstop
+    meanwhile still prepares for each other case's instant."""
+    if not report.awaiting_reports:
+        return uow.next_due_instant()
+    others = uow.next_due_instant(excluding=report.awaiting_reports)
+    return min(at for at in (others, report.reports_awaited_until) if at is not None)
 
 
 class _GaveUp(Exception):
@@ -552,7 +565,7 @@ def _pass(core: Core, report: SweepReport, due: list[tuple[str, datetime]], acto
     report.truncated = len(due) >= DUE_PER_PASS
     advance_cases(core, due, actor, report)
     with core.uow(read_only=True) as uow:
-        report.next_due_at = uow.next_due_instant()
+        report.next_due_at = _next_due(uow, report)
     return report
 
 
@@ -614,6 +627,7 @@ def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[
             if case_id in reports and case.status is Status.RELEASE_AUTHORIZED and report is not None:
                 end = service_window_end(service_due_by(case.release_authorized_at, core.policy), reports[case_id], core.policy)
                 report.reports_awaited_until = min(filter(None, (report.reports_awaited_until, end)))
+                report.awaiting_reports.append(case_id)
             if not case.effects and saved_state(case, core.policy) == stored:
                 continue  # nothing was due after all (another sweep did it): write nothing
             changed.append((case, case.drain_effects(), now))

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from models.events import field_name
+from models.events import FUTURE_TOLERANCE, field_name
 from models.handlers import Core, IngestResult, Sender, ingest
 from models.policy import Policy
 
@@ -85,6 +85,9 @@ def record_report(core: Core, case_id: str, wait_key: str, value: Any, submitted
     if case is None:
         return IngestResult(event_id, "rejected", f"case: {case_id} is not in the database")
     event = service_event(case_id, case.booking_number, case.facility, report, wait_key, submitted_at, core.policy)
+    if datetime.fromisoformat(event["occurred_at"]) - submitted_at > FUTURE_TOLERANCE:
+        # Judged by the moment of Submit, not of reading: every reader decides this form alike.
+        return IngestResult(event_id, "rejected", "served_at: is more than 5 minutes after the form was submitted")
     result = ingest(core, event, SENDER)
     if result.result == "rejected" and result.reason:
         result.reason = form_reason(result.reason)

@@ -192,6 +192,10 @@ def policy_from_mapping(data: dict[str, Any], source: str = "<mapping>") -> Poli
         raise PolicyError("hold.pickup_poll_interval", "must be longer than zero")
 
     report_wait = within_limit("report_wait", hold.report_wait, allow_zero=True)
+    if parsed.jurisdiction.mode is Mode.WSO and grace + report_wait > limit - lead:
+        # A window decided after the release-order time of the hold it would start leaves the desk no time.
+        raise PolicyError("hold.report_wait", "hold.service_grace plus hold.report_wait must not be longer than "
+                                              "hold.limit minus hold.release_order_lead")
 
     days = [a.effective_from for a in parsed.anchor]
     if days != sorted(days) or len(set(days)) != len(days):

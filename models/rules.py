@@ -1,7 +1,7 @@
 """The legal rules of domain.md as pure functions of facts, policy and time."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from models.clock import as_utc
@@ -33,6 +33,10 @@ def release_order_time(deadline: datetime, policy: Policy) -> datetime:
 def service_due_by(release_authorized_at: datetime, policy: Policy) -> datetime:
     """Rule 6: no certified service by T0 plus the grace, no hold."""
     return as_utc(release_authorized_at) + policy.service_grace
+
+
+# The reports' watermark where no reader has ever finished a pass.
+NEVER_READ = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def service_window_end(closes_at: datetime, reports_read_through: datetime | None, policy: Policy) -> datetime:

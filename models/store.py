@@ -3,7 +3,7 @@ the compare-and-set save that makes every transition safe to race."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, text, tuple_, update
@@ -17,10 +17,10 @@ from models.case import Case
 from models.domain import OPEN_STATUSES, Detainer, DetainerForm, Notice, RosterEntry, Status, Transition, WarrantForm
 from models.notices import render
 from models.policy import Policy
+from models.rules import NEVER_READ
 
 OPEN = [s.value for s in OPEN_STATUSES]
 IN_CHUNK = 1000  # ids per `IN (...)` list
-NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # PostgreSQL advisory lock spaces (first key of the two-key form).
 _LOCK_AUDIT_CHAIN = 0x0C057001
 _LOCK_PERSON = 0x0C057002
@@ -195,10 +195,11 @@ class SqlUnitOfWork:
             .order_by(t.cases.c.next_due_at).limit(limit)
         )]
 
-    def next_due_instant(self) -> datetime | None:
-        return self.conn.execute(
-            select(func.min(t.cases.c.next_due_at)).where(t.cases.c.status.in_(OPEN))
-        ).scalar_one_or_none()
+    def next_due_instant(self, excluding: list[str] = ()) -> datetime | None:
+        query = select(func.min(t.cases.c.next_due_at)).where(t.cases.c.status.in_(OPEN))
+        if excluding:
+            query = query.where(t.cases.c.case_id.not_in(list(excluding)))
+        return self.conn.execute(query).scalar_one_or_none()
 
     def _case_select(self):
         d = t.detainers
@@ -413,7 +414,7 @@ class SqlUnitOfWork:
         if not with_runs:
             return {}
         through = self.conn.execute(select(func.max(t.report_reads.c.read_through))).scalar_one_or_none()
-        return dict.fromkeys(with_runs, through or NEVER)
+        return dict.fromkeys(with_runs, through or NEVER_READ)
 
     def runs_awaiting_service(self) -> list[RowMapping]:
         """The cases whose run may be asking an officer for the service (status
@@ -432,9 +433,6 @@ class SqlUnitOfWork:
         self.conn.execute(update(rr).where(rr.c.source == source, rr.c.read_through < through)
                           .values(read_through=through))
         self.conn.execute(update(rr).where(rr.c.source == source).values(updated_at=now, last_error=error))
-
-    def reports_read_state(self) -> list[RowMapping]:
-        return list(self.conn.execute(select(t.report_reads).order_by(t.report_reads.c.source)).mappings())
 
     def outbox_add_alert(self, *, key: str, kind: str, groups: tuple[str, ...], urgency: str, subject: str, body: str,
                          now: datetime, case_id: str | None = None) -> int:

@@ -62,6 +62,7 @@ release_order_lead = "{lead}s"
 page_supervisors_before = "{page}s"
 ice_advance_notice = "{2 * limit}s"
 pickup_poll_interval = "60s"
+report_wait = "{min(30, limit - lead - grace)}s"
 """
     return text, Timing(limit=limit, grace=grace, lead=lead)
 

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 POLICY_GRACE_S = 45
 POLICY = dict(mode="wso", limit="100s", service_grace=f"{POLICY_GRACE_S}s", reminder_marks=["70s"], release_order_lead="40s",
-              page_supervisors_before="20s", pickup_poll_interval="60s")
+              page_supervisors_before="20s", pickup_poll_interval="60s", report_wait="10s")
 
 
 GROUPS = ("ice", "release-desk", "wso", "supervisors", "sheriff", "records")

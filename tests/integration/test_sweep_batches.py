@@ -172,3 +172,33 @@ def test_notices_queued_together_count_only_the_rows_added(due_core):
         keys = conn.execute(select(t.outbox.c.idempotency_key).where(t.outbox.c.kind == "test-notice")
                             .order_by(t.outbox.c.id)).scalars().all()
     assert keys == [f"{case_id}:test-notice:{group}" for case_id in ids for group in ("ice", "release_desk")]
+
+
+def test_a_window_waiting_for_its_officers_reports_does_not_hide_the_next_due_instant(make_core, clock):
+    """While a closed window waits for its officers' forms to be read, the pass
+    names the next instant of the other cases (so the backstop still prepares
+    for it), and decides the window as soon as the reports are read."""
+    core = make_core(policy(service_grace="1h", report_wait="30s"))
+    clock.set(T0)
+    for n, t0 in enumerate((T0, T0 + timedelta(seconds=10))):
+        ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=2), a_number=f"A{n:09d}"), Sender("test"))
+        ingest(core, release_event(f"r{n}", f"B{n}", t0), Sender("test"))
+    with SqlUnitOfWork(core.engine) as uow:
+        waiting, other = (uow.case_open_for(f"B{n}").case_id for n in range(2))
+        uow.case_run_record(waiting, "00000000-0000-0000-0000-000000000001", T0)  # its run may hold a form
+        uow.commit()
+
+    clock.set(T0 + timedelta(hours=1, seconds=1))
+    report = sweep(core)
+
+    assert report.actions == [] and report.awaiting_reports == [waiting]
+    assert report.reports_awaited_until == T0 + timedelta(hours=1, seconds=30)
+    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10)  # the other case's close, not the past one
+
+    with SqlUnitOfWork(core.engine) as uow:
+        uow.reports_read("prefect-ui", T0 + timedelta(hours=1), clock.now())
+        uow.commit()
+    report = sweep(core)
+    assert [(a.case_id, a.action) for a in report.actions] == [(waiting, "release_ordered")]
+    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10)
+    assert other not in report.awaiting_reports

@@ -1,6 +1,7 @@
 """The case's transitions, as pure Python: facts in, status and notices out."""
 from datetime import timedelta
 
+from models.rules import NEVER_READ
 from models.domain import Notice, Service, Status, Transition, Urgency
 from tests.builders import open_case, policy, utc
 
@@ -184,6 +185,13 @@ def test_the_window_ends_only_once_every_report_made_before_it_closed_has_been_r
     assert unread.release_order_reason == (
         "no certified WSO served the warrant within 1h of T0: no hold (rule 6) (officers' reports in the Prefect UI "
         "could not be read after 2026-03-10T17:00:00Z; decided without them 30s after the window closed)")
+
+    never = open_case(RECEIVED, pol)
+    never.authorize_release(T0, "bond_posted", pol, now=T0)
+    never.advance(closes + pol.report_wait, pol, reports_read_through=NEVER_READ)
+    assert never.release_order_reason.endswith(
+        "(officers' reports in the Prefect UI have not been read (no reader has run); "
+        "decided without them 30s after the window closed)")
 
 
 def test_a_case_no_officer_can_report_outside_the_database_for_is_decided_at_the_close():

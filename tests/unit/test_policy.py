@@ -58,6 +58,7 @@ def test_a_lower_limit_is_allowed():
     ({"service_grace": "-1h"}, "hold.service_grace"),
     ({"report_wait": "later"}, "hold.report_wait"),
     ({"report_wait": "48h"}, "hold.report_wait"),
+    ({"mode": "wso", "service_grace": "44h", "release_order_lead": "2h", "report_wait": "2h1s"}, "hold.report_wait"),
     ({"anchor": [{"effective_from": "2025-10-01", "rule": "release_authorized"},
                  {"effective_from": "2024-12-01", "rule": "detainer_received"}]}, "anchor"),
     ({"anchor": [{"effective_from": "2025-10-01", "rule": "whenever"}]}, "anchor.0.rule"),
