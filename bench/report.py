@@ -610,7 +610,7 @@ def _growth(r: dict[str, Any]) -> list[str]:
         add("idle CPU of the whole system", a.get("idle_cpu_percent"), b.get("idle_cpu_percent"), sa, sb, " %", why="idle cpu")
     if not rows:
         return []
-    out = ["## 7. How each cost grows with waiting cases", "",
+    out = ["## 8. How each cost grows with waiting cases", "",
            "Every cost measured at two populations of waiting cases, the larger over the smaller. A total is *flat* under ×1.5, "
            "*sublinear* below the growth of the cases ÷ 1.3, *linear* within ×1.3 of it, and **faster than linear** above. A "
            "per-case figure (bytes or time per case created) is judged by the total it makes: flat per case is linear in total. "
