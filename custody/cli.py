@@ -12,7 +12,7 @@ from typing import Any, Iterable, TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from custody.config import ConfigError, Settings
-from custody.encoding import json_lines
+from custody.encoding import TWICE, json_lines, named_twice, parse_json
 from custody.wiring import build_core, intake_core
 from models.clock import iso_z
 from models.db import DatabaseBusy, DatabaseError
@@ -85,9 +85,15 @@ def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
             results[number] = IngestResult(None, "rejected", "not UTF-8 text")
             continue
         try:
-            parsed.append((number, json.loads(line)))
+            raw = parse_json(line)
         except (ValueError, RecursionError):
             results[number] = IngestResult(None, "rejected", "not valid JSON")
+            continue
+        twice = named_twice(raw)
+        if twice is None:
+            parsed.append((number, raw))
+        else:
+            results[number] = IngestResult(None, "rejected", f"{twice}: {TWICE}")
     for batch in _booking_batches(parsed, INGEST_BATCH):
         try:
             done = ingest_many(core, [raw for _, raw in batch], sender)
@@ -186,6 +192,8 @@ def cmd_case_record(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         f"Booking {case.booking_number}, facility {case.facility}. Status: {case.status}" + (f" ({case.status_reason})" if case.status_reason else ""),
         f"T0: {when(view['t0'])} (anchor rule: {view['anchor_rule'] or '-'})",
         f"Deadline: {when(view['deadline_at'])}",
+        f"Release due: {when(view['release_due_at'])}" + (f" ({view['release_due_because']})" if view["release_due_because"] else "")
+        + (f"; held {view['minutes_past_due']} minute(s) past it" if view["minutes_past_due"] else ""),
         f"Hold authorised: {'yes' if case.hold_authorized else 'no'}" + (f" ({case.no_hold_reason})" if case.no_hold_reason else ""),
         "",
         "Detainers:",
@@ -321,12 +329,13 @@ def cmd_audit_verify(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
         broken = uow.audit_broken_links(args.case)
         entries = uow.audit_count()
-    broken.sort(key=lambda b: b["id"])
+    broken.sort(key=lambda b: (b["id"] is None, b["id"] or 0))
     if args.json:
         out.write(json.dumps({"entries": entries, "verified": not broken, "broken": broken}, indent=2) + "\n")
     elif broken:
         first = broken[0]
-        out.write(f"BROKEN: chain {first['chain']} at entry {first['seq']} (row {first['id']}): {first['problem']}\n")
+        row = f" (row {first['id']})" if first["id"] is not None else ""
+        out.write(f"BROKEN: chain {first['chain']} at entry {first['seq']}{row}: {first['problem']}\n")
         if len(broken) > 1:
             out.write(f"{len(broken) - 1} more chain(s) broken: {', '.join(b['chain'] for b in broken[1:])}\n")
     else:

@@ -2,7 +2,10 @@
 bytes that arrive become text, or are refused with a reason."""
 from __future__ import annotations
 
-from typing import Iterator
+import json
+from typing import Any, Iterator
+
+from models.events import field_name
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")  # UTF-32 BE, UTF-16 LE (and UTF-32 LE), UTF-16 BE
@@ -10,6 +13,51 @@ _WIDE_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")  # UTF-32 BE, UTF-1
 
 class NotUtf8(ValueError):
     pass
+
+
+class _Members(dict):
+    twice: str | None = None
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = _Members()
+    for key, value in pairs:
+        if key in found and found.twice is None:
+            found.twice = key
+        found[key] = value
+    return found
+
+
+def parse_json(text: str) -> Any:
+    """JSON text as Python values, remembering any object that names a member
+    twice (see `named_twice`); invalid JSON raises ValueError as json.loads does."""
+    return json.loads(text, object_pairs_hook=_members)
+
+
+TWICE = "is named twice in one JSON object; send each member once"
+
+
+def named_twice(value: Any) -> str | None:
+    """The first member named twice in `value` (as parse_json read it), as a
+    reason names a field (`detainer.form`), or None. RFC 8259 leaves which of
+    the two values counts to the reader (most take the last, some the first),
+    so a booking number or a custody request could read one way here and
+    another elsewhere: intake refuses it."""
+    path: list[str] = []
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, _Members) and node.twice is not None:
+            path.append(field_name(node.twice))
+            return True
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, inner in items:
+            path.append(field_name(key))
+            if walk(inner):
+                return True
+            path.pop()
+        return False
+
+    return ".".join(path) if walk(value) else None
 
 
 def utf8_text(data: bytes) -> str:

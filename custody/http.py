@@ -2,7 +2,6 @@
 bearer token per sending system."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
-from custody.encoding import NotUtf8, utf8_text
+from custody.encoding import TWICE, NotUtf8, named_twice, parse_json, utf8_text
 from models.db import DatabaseBusy
 from models.event_schema import event_json_schema
-from models.handlers import Core, ingest, ingest_many
+from models.handlers import Core, IngestResult, echoable_id, ingest, ingest_many
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1000
@@ -68,7 +67,9 @@ def openapi_schema(app: FastAPI, now: datetime) -> dict[str, Any]:
     time bounds are those intake applies at `now`."""
     schema = get_openapi(title="custody event intake", version="1", routes=app.routes,
                          description="Events from the jail system, ICE, officers and staff. Every request needs "
-                                     "`Authorization: Bearer TOKEN`; a token may send only its own event types.")
+                                     "`Authorization: Bearer TOKEN`; a token may send only its own event types. "
+                                     "A JSON object that names a member twice is refused (400, naming it), and free "
+                                     "text holds no control or invisible formatting characters (Unicode category Cf).")
     event = event_json_schema(now, ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(event.pop("$defs", {}))
@@ -82,7 +83,8 @@ def openapi_schema(app: FastAPI, now: datetime) -> dict[str, Any]:
         "201": {"description": "accepted: stored and applied", **json_of(RESULT)},
         "200": {"description": "a duplicate of an accepted event, or an array's results when it stored anything",
                 **json_of({"oneOf": [RESULT, RESULTS]})},
-        "400": {"description": "the body is not UTF-8 JSON, or an empty array", **json_of(ERROR)},
+        "400": {"description": "the body is not UTF-8 JSON, names a member of an object twice, or is an empty array",
+                **json_of(ERROR)},
         "401": {"description": "no token or a wrong one; nothing stored", **json_of(ERROR)},
         "403": {"description": "this sender may not send this event type", **json_of({"oneOf": [RESULT, RESULTS]})},
         "409": {"description": "the event id was used for a different event", **json_of({"oneOf": [RESULT, RESULTS]})},
@@ -174,7 +176,7 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 return _error(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
             chunks.append(chunk)
         try:
-            data = json.loads(utf8_text(b"".join(chunks)))
+            data = parse_json(utf8_text(b"".join(chunks)))
         except NotUtf8 as exc:
             return _error(400, "body", str(exc))
         except (ValueError, RecursionError):
@@ -184,11 +186,17 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 return _error(400, "body", "an empty array holds no events")
             if len(data) > MAX_BATCH:
                 return _error(413, "body", f"more than {MAX_BATCH} events in one request")
+            twice = [named_twice(item) for item in data]  # refused one by one, as any other bad event of a batch
             try:
-                results = [r.as_dict() for r in await run_in_threadpool(ingest_many, core, data, sender)]
+                stored = iter(await run_in_threadpool(ingest_many, core, [e for e, t in zip(data, twice) if t is None], sender))
             except DatabaseBusy:
                 return _busy()
+            results = [next(stored).as_dict() if t is None else
+                       IngestResult(echoable_id(item), "rejected", f"{t}: {TWICE}").as_dict() for item, t in zip(data, twice)]
             return JSONResponse({"results": results}, status_code=_batch_status(results))
+        twice = named_twice(data)
+        if twice is not None:
+            return _error(400, twice, TWICE)
         try:
             result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
         except DatabaseBusy:

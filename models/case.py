@@ -231,7 +231,7 @@ class Case:
             self.effects.append(lifted)
             self._order_release(f"detainer lifted by {lifted_by}: {note}", now)
 
-    def transfer(self, at: datetime, agency: str, officer_name: str, now: datetime) -> None:
+    def transfer(self, at: datetime, agency: str, officer_name: str, policy: Policy, now: datetime) -> None:
         at = as_utc(at)
         if self.status in TERMINAL_STATUSES:
             # e.g. ICE arriving after the person was released: record the attempt.
@@ -239,25 +239,34 @@ class Case:
                        Notice("pickup-after-close", ("supervisors",), Urgency.WARNING, mark=iso_z(at) or ""))
             return
         self.transferred_at, self.transferred_to = at, agency
-        late = self.hold_authorized and self.deadline_at is not None and at > self.deadline_at
-        reason = f"handed to {agency} ({officer_name})" + (" AFTER the hold deadline" if late else "")
+        reason = f"handed to {agency} ({officer_name})" + self._late(at, policy)
         if agency.upper() == "ICE":
             notice = Notice("picked-up", ALL_INVOLVED)
         else:  # rule 12: the detainer follows the person; ICE must know where
             notice = Notice("transferred-out", ("ice", "supervisors"))
         self._move(Status.TRANSFERRED, "transferred", reason, notice)
 
-    def confirm_release(self, at: datetime, released_by: str, now: datetime) -> None:
+    def confirm_release(self, at: datetime, released_by: str, policy: Policy, now: datetime) -> None:
         at = as_utc(at)
         if self.status in TERMINAL_STATUSES:
+            # Closed without a hold, the person was still in the jail: this is when they left it.
+            late = self._late(at, policy) if self.status is Status.CLOSED and self.released_at is None else ""
             if self.released_at is None:
                 self.released_at = at
-            self._note("release_recorded", f"left the jail at {iso_z(at)} (released by {released_by}); the case was already {self.status}")
+            self._note("release_recorded", f"left the jail at {iso_z(at)} (released by {released_by}); the case was already {self.status}"
+                       + late)
             return
         self.released_at = at
-        late = self.deadline_at is not None and self.hold_authorized and at > self.deadline_at
-        reason = f"released by {released_by}" + (f"; {format_duration(at - self.deadline_at)} AFTER the hold deadline" if late else "")
-        self._move(Status.RELEASED, "released", reason, Notice("released", ("ice", "supervisors"), Urgency.URGENT if late else Urgency.INFO))
+        late = self._late(at, policy)
+        self._move(Status.RELEASED, "released", f"released by {released_by}{late}",
+                   Notice("released", ("ice", "supervisors"), Urgency.URGENT if late else Urgency.INFO))
+
+    def _late(self, left_at: datetime, policy: Policy) -> str:
+        """'; 3h AFTER the hold deadline' where the person left after their release was due."""
+        due = self.release_due(policy)
+        if due is None or left_at <= due[0]:
+            return ""
+        return f"; {format_duration(left_at - due[0])} AFTER release was due ({due[1]}, {iso_z(due[0])})"
 
     # --- the passage of time ----------------------------------------------------
 
@@ -297,7 +306,7 @@ class Case:
         """The next instant at which `advance` has something to do, or None."""
         due: list[datetime] = []
         if self.status is Status.RELEASE_AUTHORIZED and self.release_authorized_at is not None:
-            due.append(service_due_by(self.release_authorized_at, policy))
+            due.append(service_window_end(service_due_by(self.release_authorized_at, policy), None, policy))
         if self.status is Status.HELD and self.release_order_at is not None:
             due.append(self.release_order_at)
         if self._reminders_apply():
@@ -323,6 +332,51 @@ class Case:
         return before_deadline if self.hold_authorized else min(from_order, before_deadline)
 
     # --- views -------------------------------------------------------------------
+
+    def release_due(self, policy: Policy) -> tuple[datetime, str] | None:
+        """When our custody of the person on the detainer had to end, and why
+        (None while no release is authorised: the person is held on the jail's
+        own charges). With a hold, its deadline. Without one, the moment they
+        would otherwise have gone free, plus the officer's window where the
+        detainer could have authorised a hold (rule 6), plus the release desk's
+        allowance for a release ordered without a hold (docs/rules.md); a lift
+        brings it to the lift plus that allowance."""
+        if self.release_authorized_at is None or self.deadline_at is None:
+            return None
+        allowance = policy.page_supervisors_before
+        free_at = self.release_authorized_at
+        if self.hold_authorized:
+            due, why = self.deadline_at, "the hold deadline"
+        elif policy.mode is Mode.WSO and not authority_problems(self.detainer, policy) and self.deadline_at > free_at:
+            due = service_due_by(free_at, policy) + allowance
+            why = f"no hold: the service window's close plus the desk's {format_duration(allowance)}"
+        else:
+            due, why = free_at + allowance, f"no authority to hold: the release authorisation plus the desk's {format_duration(allowance)}"
+        if self.lifted_at is not None and max(self.lifted_at, free_at) + allowance < due:
+            due, why = max(self.lifted_at, free_at) + allowance, f"the detainer's lift plus the desk's {format_duration(allowance)}"
+        return due, why
+
+    @property
+    def left_custody_at(self) -> datetime | None:
+        if self.status is Status.TRANSFERRED:
+            return self.transferred_at
+        if self.status is Status.RELEASED:
+            return self.released_at
+        if self.status is Status.CLOSED:
+            return self.released_at or self.closed_at
+        return None
+
+    def minutes_past_due(self, policy: Policy, now: datetime) -> int | None:
+        """How long the person was (or is, still in custody) held past the time
+        their release was due, in whole minutes; None if it is not due yet, or
+        if the case closed without a hold and no release was reported."""
+        due = self.release_due(policy)
+        if due is None or (self.status is Status.CLOSED and self.released_at is None):
+            return None
+        until = self.left_custody_at or now
+        if until <= due[0] and self.left_custody_at is None:
+            return None
+        return max(int((until - due[0]).total_seconds() // 60), 0)
 
     @property
     def is_open(self) -> bool:

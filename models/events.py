@@ -33,6 +33,16 @@ from models.domain import DetainerForm, ReleaseReason, WarrantForm
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode's format characters (category Cf, as of Unicode 15): the bidirectional
+# controls that make a printed record read differently from what is stored
+# (U+202E turns "W-1024" around), zero-width characters that make two equal-looking
+# badges or names differ, the soft hyphen, invisible operators and tags.
+_FORMAT_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891),
+                  (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+                  (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+                  (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+_FORMATS = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in _FORMAT_RANGES)
+_FORMAT = re.compile(f"[{_FORMATS}]")
 
 
 def _plain_text(value: str) -> str:
@@ -41,6 +51,10 @@ def _plain_text(value: str) -> str:
         raise ValueError("must not be empty")
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    found = _FORMAT.search(value)
+    if found:
+        raise ValueError(f"must not contain invisible or direction-changing characters (U+{ord(found.group()):04X} "
+                         f"at position {found.start() + 1})")
     return value
 
 
@@ -50,7 +64,7 @@ def _plain_text(value: str) -> str:
 # around a core that starts and ends with neither whitespace nor a control
 # character and holds no control character.
 _SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_CONTROLS = r"\x00-\x1f\x7f"
+_CONTROLS = r"\x00-\x1f\x7f" + _FORMATS
 TEXT_PATTERN = rf"^[{_SPACE}]*[^{_SPACE}{_CONTROLS}](?:[^{_CONTROLS}]*[^{_SPACE}{_CONTROLS}])?[{_SPACE}]*$"
 
 Text = Annotated[str, Field(max_length=200, json_schema_extra={"pattern": TEXT_PATTERN}), AfterValidator(_plain_text)]
@@ -261,6 +275,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "detainer.received", "detainer.copy_served", "release.scheduled", "release.authorized",
     "warrant.served", "custody.transferred", "detainer.lifted", "inmate.released", "notice.acknowledged",
 )
+# Facts that happened at the same instant are applied in this order, whatever
+# order they arrived in: what a later one rests on first (the detainer, then the
+# release authorisation that starts the clock, then the service inside it), the
+# person leaving last. So the outcome never depends on the order of lines.
+SAME_INSTANT_ORDER: dict[str, int] = {kind: n for n, kind in enumerate((
+    "detainer.received", "release.scheduled", "release.authorized", "warrant.served", "detainer.copy_served",
+    "notice.acknowledged", "detainer.lifted", "custody.transferred", "inmate.released"))}
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 
 

@@ -19,7 +19,7 @@ from models.case import Case
 from models.clock import Clock, iso_z
 from models.db import DatabaseBusy, contention
 from models.domain import Detainer, Notice, Problem, Service, Status, Transition
-from models.events import IDENTIFIER, DetainerReceived, EventRejected, parse_event
+from models.events import IDENTIFIER, SAME_INSTANT_ORDER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_due_by, service_problems, service_window_end
@@ -112,7 +112,8 @@ def _retry_or_busy(exc: OperationalError) -> None:
 def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResult]:
     """A batch of events (one POST /events array, a file of `custody ingest`) in
     one transaction. Facts that arrive together are applied in the order they
-    happened (by `occurred_at`; in the batch's order where equal), each in its
+    happened (by `occurred_at`; facts of one instant in SAME_INSTANT_ORDER, then
+    in the batch's order), each in its
     own savepoint and decided as `ingest` would decide it alone (a rejected one
     changes nothing, but a refused service stays on its case's record), and
     only then does any timer fire: a release authorisation
@@ -128,7 +129,7 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
         results.append(prepared if isinstance(prepared, IngestResult) else None)
         if not isinstance(prepared, IngestResult):
             todo.append((i, prepared))
-    todo.sort(key=lambda item: (item[1].event.occurred_at, item[0]))
+    todo.sort(key=lambda item: (item[1].event.occurred_at, SAME_INSTANT_ORDER[item[1].event.type], item[0]))
     for _ in range(RETRIES):
         try:
             staged: dict[int, IngestResult] = {}
@@ -144,7 +145,7 @@ def ingest_many(core: Core, raws: list[Any], sender: Sender) -> list[IngestResul
         raise DatabaseBusy(f"a batch of {len(raws)} events could not be stored after {RETRIES} attempts under contention")
     for i, result in staged.items():
         results[i] = result
-    _tell(core, staged.values())
+    _tell(core, [staged[i] for i in sorted(staged)])
     return results
 
 
@@ -214,7 +215,7 @@ class _StoredMeanwhile(Exception):
 
 def _prepare(core: Core, raw: Any, sender: Sender, now: datetime) -> "_Prepared | IngestResult":
     """Validation that needs no database: the event itself, its sender, its facility."""
-    event_id = _echoable_id(raw)
+    event_id = echoable_id(raw)
     try:
         event = parse_event(raw, now)
         _check_sender_and_facility(event, sender, core.policy)
@@ -259,7 +260,7 @@ def _tell(core: Core, results) -> None:
                 core.on_commit(result.case_id, result.type)
 
 
-def _echoable_id(raw: Any) -> str | None:
+def echoable_id(raw: Any) -> str | None:
     """A rejection names the event by its id only when the id is one: a
     megabyte of text, or a lone surrogate that no UTF-8 output can carry, is
     not echoed back (the result then names the line or the position instead)."""
@@ -349,7 +350,7 @@ def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, n
     if kind == "release.authorized":
         case.authorize_release(event.occurred_at, str(event.reason), policy, now)
     elif kind == "inmate.released":
-        case.confirm_release(event.occurred_at, event.released_by, now)
+        case.confirm_release(event.occurred_at, event.released_by, policy, now)
     elif kind == "release.scheduled":
         case.schedule_release(event.expected_release_at, policy, now)
     elif kind == "detainer.copy_served":
@@ -357,7 +358,7 @@ def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, n
     elif kind == "detainer.lifted":
         case.lift(event.occurred_at, event.lifted_by, event.note, now)
     elif kind == "custody.transferred":
-        case.transfer(event.occurred_at, event.agency, event.officer_name, now)
+        case.transfer(event.occurred_at, event.agency, event.officer_name, policy, now)
     elif kind == "notice.acknowledged":
         count = uow.outbox_acknowledge(case.case_id, event.notice, event.occurred_at, event.acknowledged_by)
         if count == 0 and not replay:
@@ -435,7 +436,7 @@ def _catch_up(uow: SqlUnitOfWork, policy: Policy, case: Case, event: DetainerRec
     if booking["expected_release_at"] is not None:
         steps.append((booking["expected_release_at"], 1, lambda: case.schedule_release(booking["expected_release_at"], policy, now)))
     if released_at is not None:
-        steps.append((released_at, 2, lambda: case.confirm_release(released_at, "the jail's records (before the detainer arrived)", now)))
+        steps.append((released_at, 2, lambda: case.confirm_release(released_at, "the jail's records (before the detainer arrived)", policy, now)))
     for row in pending:
         if row["type"] in CASE_LEVEL_TYPES:
             kept = parse_event(json.loads(row["body"]), now=None)

@@ -35,6 +35,9 @@ def service_due_by(release_authorized_at: datetime, policy: Policy) -> datetime:
     return as_utc(release_authorized_at) + policy.service_grace
 
 
+# A service at the very instant the window closes counts (served_at <= T0 + grace),
+# so the window has ended only at the first instant after it.
+JUST_AFTER = timedelta(microseconds=1)
 # The reports' watermark where no reader has ever finished a pass.
 NEVER_READ = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -49,8 +52,8 @@ def service_window_end(closes_at: datetime, reports_read_through: datetime | Non
     read, or `report_wait` after the close if they cannot be (Prefect down)."""
     closes_at = as_utc(closes_at)
     if reports_read_through is None or as_utc(reports_read_through) >= closes_at:
-        return closes_at
-    return closes_at + policy.report_wait
+        return closes_at + JUST_AFTER
+    return closes_at + max(policy.report_wait, JUST_AFTER)
 
 
 def authority_problems(detainer: Detainer, policy: Policy) -> list[str]:

@@ -164,6 +164,14 @@ audit = Table(
     UniqueConstraint("chain", "seq"),
 )
 
+# The head of each chain (migration 0011): where a removal of its newest entries shows.
+audit_heads = Table(
+    "audit_heads", metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
 roster_loads = Table(
     "roster_loads", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

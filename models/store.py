@@ -303,6 +303,15 @@ class SqlUnitOfWork:
             heads[chain] = (seq + 1, entry["entry_hash"])
             rows.append(entry)
         self.conn.execute(insert(a), rows)
+        self._move_heads({chain: heads[chain] for chain in chains})
+
+    def _move_heads(self, heads: dict[str, tuple[int, str]]) -> None:
+        """Each chain's head to its newest entry, in the appending transaction."""
+        h = t.audit_heads
+        upsert = sqlite_insert(h) if self.conn.dialect.name == "sqlite" else pg_insert(h)
+        upsert = upsert.on_conflict_do_update(index_elements=[h.c.chain], where=h.c.seq < upsert.excluded.seq,
+                                              set_={"seq": upsert.excluded.seq, "entry_hash": upsert.excluded.entry_hash})
+        self.conn.execute(upsert, [dict(chain=chain, seq=seq, entry_hash=digest) for chain, (seq, digest) in heads.items()])
 
     def audit_broken_links(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """The first broken link of every chain that has one (all chains, or one case's)."""
@@ -310,16 +319,23 @@ class SqlUnitOfWork:
         query = select(a).order_by(a.c.chain, a.c.seq)
         if case_id is not None:
             query = query.where(a.c.chain == chain_of(case_id))
+        h = t.audit_heads
+        head_query = select(h.c.chain, h.c.seq, h.c.entry_hash)
+        if case_id is not None:
+            head_query = head_query.where(h.c.chain == chain_of(case_id))
+        heads = {chain: (seq, digest) for chain, seq, digest in self.conn.execute(head_query)}
         broken, chain, entries = [], None, []
         for row in list(self.conn.execute(query).mappings()) + [None]:
             if row is None or row["chain"] != chain:
                 if entries:
-                    found = first_broken_link(entries)
+                    found = first_broken_link(entries, heads.pop(chain, None))
                     if found:
                         broken.append(found)
                 chain, entries = (row["chain"] if row else None), []
             if row is not None:
                 entries.append(row)
+        for chain, head in heads.items():  # a chain whose every entry is gone
+            broken.append(first_broken_link([], head, chain))
         return broken
 
     def audit_count(self) -> int:

@@ -32,6 +32,7 @@ def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
     left = None
     if case.deadline_at is not None and case.is_open and case.hold_authorized:
         left = int((case.deadline_at - now).total_seconds())
+    due = case.release_due(policy)
     return {
         "case_id": case.case_id,
         "booking_number": case.booking_number,
@@ -58,6 +59,10 @@ def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
         "transferred_at": iso_z(case.transferred_at),
         "transferred_to": case.transferred_to,
         "next_due_at": iso_z(case.next_due_at(policy)) if case.is_open else None,
+        # When our custody on the detainer had to end, and how long past it the person was held.
+        "release_due_at": iso_z(due[0]) if due else None,
+        "release_due_because": due[1] if due else None,
+        "minutes_past_due": case.minutes_past_due(policy, now),
         "opened_at": iso_z(case.opened_at),
         "warnings": case.warnings(),
     }

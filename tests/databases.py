@@ -118,6 +118,15 @@ def allow_audit_rewrite(conn, verb: str) -> None:
         conn.execute(text("ALTER TABLE audit_trail DISABLE TRIGGER audit_trail_append_only"))
 
 
+def allow_head_rewrite(conn) -> None:
+    """The same for the chains' heads (audit_heads, migration 0011)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER audit_heads_no_delete"))
+        conn.execute(text("DROP TRIGGER audit_heads_forward"))
+    else:
+        conn.execute(text("ALTER TABLE audit_heads DISABLE TRIGGER audit_heads_forward"))
+
+
 def drop_created() -> None:
     """End of session: remove the databases this session made."""
     if _admin is None:

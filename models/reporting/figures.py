@@ -77,11 +77,12 @@ class Period:
 class OverDetention:
     case_id: str
     booking_number: str
-    deadline_at: datetime
+    release_due_at: datetime  # when our custody on the detainer had to end (Case.release_due)
+    due_because: str
+    deadline_at: datetime  # the hold deadline, T0 plus the limit, for reference
     left_at: datetime | None  # None: no release recorded by the period's end
-    minutes_past: int
+    minutes_past: int  # from release_due_at
     how: str
-
 
 @dataclass(frozen=True)
 class FailedNotice:
@@ -128,13 +129,7 @@ def detainer_form_group(form: str, warrant_form: str | None) -> str:
 
 
 def left_custody_at(case: Case) -> datetime | None:
-    if case.status is Status.TRANSFERRED:
-        return case.transferred_at
-    if case.status is Status.RELEASED:
-        return case.released_at
-    if case.status is Status.CLOSED:
-        return case.released_at or case.closed_at
-    return None
+    return case.left_custody_at
 
 
 def ended_at(case: Case) -> datetime | None:
@@ -158,26 +153,33 @@ def outcome_of(case: Case) -> str:
     return "no_authority"
 
 
-def _over_detention(case: Case, period: Period, as_of: datetime) -> OverDetention | None:
-    """`as_of`: the period's end, or now for a period that has not ended yet."""
-    if case.deadline_at is None or case.t0 is None or case.deadline_at >= as_of:
+def _over_detention(case: Case, period: Period, policy: Policy, as_of: datetime) -> OverDetention | None:
+    """Counted from when release was due, case by case (Case.release_due): the
+    deadline where a hold was authorised, the moment the person would otherwise
+    have gone free (with the officer's window and the desk's allowance) where
+    none was. `as_of`: the period's end, or now for a period not yet ended."""
+    due = case.release_due(policy)
+    if due is None or case.deadline_at is None:
+        return None
+    due_at, because = due
+    if due_at >= as_of:
         return None
     left = left_custody_at(case)
     if case.status is Status.CLOSED and case.released_at is None:
-        return None  # closed at T0 without a hold: the release is the jail's ordinary one, at T0
+        return None  # closed at T0 without a hold and no release reported: the jail's ordinary one, not ours to time
     if left is not None and left < period.start:
         return None
-    if left is not None and left <= case.deadline_at:
+    if left is not None and left <= due_at:
         return None
     if left is None or left >= as_of:
         until, how = as_of, ("no release recorded by the end of the period" if as_of == period.end
-                             else "no release recorded yet: still in custody past the deadline")
+                             else "no release recorded yet: still in custody past the time release was due")
         left = None
     else:
         until = left
-        how = f"{'picked up by ' + case.transferred_to if case.status is Status.TRANSFERRED else 'released'} after the deadline"
-    minutes = int((until - case.deadline_at).total_seconds() // 60)
-    return OverDetention(case.case_id, case.booking_number, case.deadline_at, left, max(minutes, 0), how)
+        how = f"{'picked up by ' + case.transferred_to if case.status is Status.TRANSFERRED else 'released'} after release was due"
+    minutes = int((until - due_at).total_seconds() // 60)
+    return OverDetention(case.case_id, case.booking_number, due_at, because, case.deadline_at, left, max(minutes, 0), how)
 
 
 def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: Iterable[Mapping],
@@ -210,7 +212,7 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
             if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE"
                     and case.served_at is not None and case.transferred_at is not None):
                 pickup.append((case.case_id, (case.transferred_at - case.served_at).total_seconds() / 3600))
-        found = _over_detention(case, period, as_of)
+        found = _over_detention(case, period, policy, as_of)
         if found is not None:
             over.append(found)
         if period.contains(case.served_at) and case.served_by:
@@ -248,7 +250,7 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
         outcomes={key: outcomes.get(key, 0) for key, _ in OUTCOMES},
         hours_held=sorted(hours_held),
         pickup_delay_hours=sorted(pickup),
-        over_detentions=sorted(over, key=lambda o: (o.deadline_at, o.case_id)),
+        over_detentions=sorted(over, key=lambda o: (o.release_due_at, o.case_id)),
         ice_notices={kind: {k: c.get(k, 0) for k in ("total", "sent", "acknowledged", "failed", "pending")}
                      for kind, c in sorted(ice.items())},
         services_per_officer=dict(sorted(services.items())),

@@ -20,8 +20,12 @@ COUNTING_RULES = (
     "Detainers are counted when received. Cases are counted by how they ended, if they ended in the period, "
     "or as still open if they were opened before the period's end and had not ended by then. Time held runs from T0 "
     "(the moment the person would otherwise have been released) to leaving custody, for cases in which a hold was "
-    "authorised. A person is over-detained if they left custody after the hold deadline, or were still in custody "
-    "past it at the end of the period with no release recorded. This report carries no names, dates of birth or "
+    "authorised. A person is over-detained if they left custody after their release was due, or were still in "
+    "custody past it at the end of the period with no release recorded, and the minutes count from when it was due, "
+    "case by case: with a hold, its deadline (T0 plus the limit); without authority to hold, the moment the person "
+    "would otherwise have gone free, plus the officer's service window where the detainer could have authorised a "
+    "hold (rule 6), plus the release desk's allowance for a release ordered without a hold (the policy's "
+    "page_supervisors_before); a lifted detainer, the lift plus that allowance. This report carries no names, dates of birth or "
     "A-numbers; `custody case record ID` gives one case's full record."
 )
 
@@ -56,9 +60,11 @@ def tables(figures: Figures, policy: Policy) -> dict[str, tuple[list[str], list[
         "outcomes": (["outcome", "cases"], [[label, figures.outcomes[k]] for k, label in OUTCOMES]),
         "hours-held": (["case", "hours_held"], [[c, f"{h:.3f}"] for c, h in figures.hours_held]),
         "pickup-delay": (["case", "hours_from_service_to_pickup"], [[c, f"{h:.3f}"] for c, h in figures.pickup_delay_hours]),
-        "over-detentions": (["case", "booking", "deadline_utc", "deadline_local", "left_custody_utc", "minutes_past_limit", "how"],
-                            [[o.case_id, o.booking_number, iso_z(o.deadline_at), local(o.deadline_at),
-                              iso_z(o.left_at) or "-", o.minutes_past, o.how] for o in figures.over_detentions]),
+        "over-detentions": (["case", "booking", "release_due_utc", "release_due_local", "due_because", "left_custody_utc",
+                             "minutes_past_due", "how", "hold_deadline_utc"],
+                            [[o.case_id, o.booking_number, iso_z(o.release_due_at), local(o.release_due_at), o.due_because,
+                              iso_z(o.left_at) or "-", o.minutes_past, o.how, iso_z(o.deadline_at)]
+                             for o in figures.over_detentions]),
         "ice-notices": (["notice", "total", "sent", "acknowledged", "failed", "pending"],
                         [[k, c["total"], c["sent"], c["acknowledged"], c["failed"], c["pending"]] for k, c in figures.ice_notices.items()]),
         "services-per-officer": (["badge", "services"], [[b, n] for b, n in figures.services_per_officer.items()]),

@@ -4,13 +4,15 @@ from datetime import timedelta
 
 import json
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from models.clock import FixedClock
 from models.db import make_engine, migrate
 from models.handlers import Core, Sender, ingest
 from tests.builders import detainer_event, policy, release_event, service_event, utc
-from tests.databases import allow_audit_rewrite, database_url
+from tests.databases import allow_audit_rewrite, allow_head_rewrite, database_url
 from tests.integration.cli import custody, custody_env
 
 
@@ -53,6 +55,63 @@ def test_a_removed_entry_is_caught(core, clock):
     assert found["chain"] == "2026-00001" and found["seq"] == 2 and "missing" in found["problem"]
 
 
+def newest(core, chain="2026-00001") -> int:
+    with core.engine.connect() as conn:
+        return conn.execute(text("SELECT max(seq) FROM audit_trail WHERE chain = :c"), {"c": chain}).scalar_one()
+
+
+def test_removing_the_newest_entry_is_caught_as_a_missing_tail(core, clock):
+    history(core, clock)
+    last = newest(core)
+    with core.engine.begin() as conn:
+        allow_audit_rewrite(conn, "DELETE")
+        conn.execute(text("DELETE FROM audit_trail WHERE chain = '2026-00001' AND seq = :s"), {"s": last})
+    [found] = broken(core)
+    assert (found["chain"], found["seq"]) == ("2026-00001", last)
+    assert found["problem"] == f"entry {last} of {last} missing at the end of the chain (its newest entries were removed)"
+    assert broken(core, "2026-00002") == []
+
+
+def test_truncating_a_chain_or_removing_all_of_it_is_caught(core, clock):
+    history(core, clock)
+    last = newest(core)
+    with core.engine.begin() as conn:
+        allow_audit_rewrite(conn, "DELETE")
+        conn.execute(text("DELETE FROM audit_trail WHERE chain = '2026-00001' AND seq > 1"))
+        conn.execute(text("DELETE FROM audit_trail WHERE chain = '2026-00002'"))
+    found = {b["chain"]: b for b in broken(core)}
+    assert found["2026-00001"]["problem"].startswith(f"entries 2 to {last} of {last} missing at the end")
+    assert found["2026-00002"]["seq"] == 1 and "missing at the end of the chain" in found["2026-00002"]["problem"]
+
+
+def test_reordering_entries_is_caught(core, clock):
+    history(core, clock)
+    with core.engine.begin() as conn:
+        allow_audit_rewrite(conn, "UPDATE")
+        conn.execute(text("UPDATE audit_trail SET seq = -seq WHERE chain = '2026-00001' AND seq IN (2, 3)"))
+        conn.execute(text("UPDATE audit_trail SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE chain = '2026-00001' AND seq < 0"))
+    [found] = broken(core)
+    assert found["chain"] == "2026-00001" and found["seq"] == 2 and "link" in found["problem"]
+
+
+def test_the_heads_move_only_forward_and_a_removed_head_is_caught(core, clock):
+    history(core, clock)
+    for statement in ("DELETE FROM audit_heads WHERE chain = '2026-00001'",
+                      "UPDATE audit_heads SET seq = seq - 1 WHERE chain = '2026-00001'"):
+        with pytest.raises(DBAPIError, match="audit_heads only move forward"):
+            with core.engine.begin() as conn:
+                conn.execute(text(statement))
+    # Behind the database's own guards, the tail and its head both removed: the chain has no head left.
+    last = newest(core)
+    with core.engine.begin() as conn:
+        allow_audit_rewrite(conn, "DELETE")
+        allow_head_rewrite(conn)
+        conn.execute(text("DELETE FROM audit_trail WHERE chain = '2026-00001' AND seq = :s"), {"s": last})
+        conn.execute(text("DELETE FROM audit_heads WHERE chain = '2026-00001'"))
+    [found] = broken(core)
+    assert found["chain"] == "2026-00001" and "recorded head is missing" in found["problem"]
+
+
 def test_custody_audit_verify_reports_the_first_broken_link(tmp_path):
     env = custody_env(tmp_path)
     custody(env, "ingest", "-", stdin=json.dumps(detainer_event("d1", "B1", utc(2026, 3, 1, 9))) + "\n")
@@ -63,6 +122,13 @@ def test_custody_audit_verify_reports_the_first_broken_link(tmp_path):
         conn.execute(text("UPDATE audit_trail SET actor = 'someone else' WHERE chain = '2026-00001' AND seq = 1"))
     result = custody(env, "audit", "verify", check=False)
     assert result.returncode == 1 and "BROKEN: chain 2026-00001 at entry 1" in result.stdout
+    with engine.begin() as conn:
+        allow_audit_rewrite(conn, "DELETE")
+        conn.execute(text("DELETE FROM audit_trail WHERE chain = '2026-00001'"))
+    result = custody(env, "audit", "verify", check=False)
+    assert result.returncode == 1 and result.stdout.startswith("BROKEN: chain 2026-00001 at entry 1: entr")
+    assert "missing at the end of the chain" in result.stdout
+    engine.dispose()
 
 
 def test_entries_written_before_the_chain_existed_are_chained_on_upgrade(db_url):

@@ -263,3 +263,26 @@ def test_a_nul_character_in_a_field_name_is_refused_naming_it(system):
     event = {**release_event("nul-2", "NUL-2", now()), "reas\u0000on": "bond_posted"}
     response = refused(system, 422, '"reas\\u0000on"', body=event)
     assert "\u0000" not in response.text
+
+
+def test_a_member_named_twice_is_refused_naming_it(system):
+    body = json.dumps(release_event("twice-1", "TW-1", now()))[:-1] + ', "booking_number": "TW-2"}'
+    refused(system, 400, "booking_number", content=body.encode())
+    refused(system, 400, "detainer.form", content=json.dumps(detainer_event("twice-2", "TW-2", now())).replace(
+        '"form": "I-247A"', '"form": "I-247G", "form": "I-247A"').encode())
+    # In a batch, the event that names a member twice is refused on its own, like any other bad event of it.
+    batch = json.dumps([release_event("twice-3", "TW-3", now()), detainer_event("twice-4", "TW-4", now())])
+    response = send(system, content=batch.replace('"form": "I-247A"', '"form": "I-247G", "form": "I-247A"').encode())
+    assert response.status_code == 200, response.text
+    assert response.json()["results"] == [
+        {"event_id": "twice-3", "result": "accepted", "outcome": "kept: no case for this booking yet; it applies when a detainer arrives"},
+        {"event_id": "twice-4", "result": "rejected", "reason": "detainer.form: is named twice in one JSON object; send each member once"}]
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\u2066", "\u200f", "\u200b", "\u200d", "\ufeff", "\u00ad", "\U000e0041"])
+@pytest.mark.parametrize("path", [("subject", "name"), ("detainer", "issuing_office")])
+def test_invisible_or_direction_changing_characters_in_free_text_are_refused_naming_the_field(system, character, path):
+    event = detainer_event("fmt-1", "FMT-1", now() - timedelta(minutes=5), a_number="A100000013")
+    event[path[0]][path[1]] = f"Ana{character} Ruiz"
+    response = refused(system, 422, ".".join(path), body=event)
+    assert f"U+{ord(character):04X}" in response.text

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
-from tests.builders import BASE_POLICY, detainer_event, release_event
+from tests.builders import BASE_POLICY, detainer_event, lift_event, release_event
 from tests.databases import database_url, has_tables
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 
@@ -53,6 +53,25 @@ def test_ingest_reports_each_line_and_exits_nonzero_on_any_rejection(tmp_path):
     assert lines[0] == "d1: accepted (2026-00001)"
     assert lines[1] == "line 2: rejected: not valid JSON"
     assert lines[2].startswith("r1: rejected: reason:")
+
+
+def test_ingest_refuses_a_member_named_twice_and_invisible_characters_naming_the_field(tmp_path):
+    env = custody_env(tmp_path)
+    t = now() - timedelta(hours=1)
+    twice = jsonl(release_event("r1", "B1", t))[:-2] + ', "booking_number": "B2"}\n'
+    nested = jsonl(detainer_event("d2", "B3", t)).replace('"requests_custody": true', '"requests_custody": false, "requests_custody": true')
+    reversed_name = detainer_event("d3", "B4", t)
+    reversed_name["subject"]["name"] = "Ana \u202eazid\u202c Ruiz"  # prints as "Ana dizaa Ruiz"
+    zero_width = {**lift_event("l1", "B5", t), "lifted_by": "ERO\u200b Atlanta"}
+    result = custody(env, "ingest", "-", stdin=twice + nested + jsonl(reversed_name, zero_width), check=False)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "line 1: rejected: booking_number: is named twice in one JSON object; send each member once",
+        "line 2: rejected: detainer.requests_custody: is named twice in one JSON object; send each member once",
+        "d3: rejected: subject.name: must not contain invisible or direction-changing characters (U+202E at position 5)",
+        "l1: rejected: lifted_by: must not contain invisible or direction-changing characters (U+200B at position 4)",
+    ]
+    assert custody_json(env, "cases") == []
 
 
 def test_cases_are_listed_soonest_deadline_first_and_undated_last(tmp_path):

@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from models.domain import Status
 from models.handlers import Core, Sender, ingest, ingest_many
-from tests.builders import detainer_event, release_event, service_event, transfer_event, utc
+from tests.builders import detainer_event, iso, release_event, service_event, transfer_event, utc
 from tests.integration.helpers import snapshot
 
 OPERATOR = Sender("cli:test")
@@ -81,6 +81,23 @@ def test_facts_that_arrive_together_count_in_the_order_they_happened_before_any_
         assert case.hold_started_at == case.served_at and case.deadline_at == now - 2 * H + 48 * H
     assert by_booking["B3"].status is Status.RELEASE_ORDERED and not by_booking["B3"].hold_authorized
     assert "no certified WSO served the warrant within 1h" in by_booking["B3"].release_order_reason
+
+
+def test_facts_of_the_same_instant_count_in_the_same_order_whatever_the_order_of_lines(make_core, clock):
+    """A release authorised and the person released in the same minute, with the
+    service at that instant too: the authorisation comes first, the departure last,
+    in any order of the lines."""
+    now = clock.now()
+    t0 = now - 2 * H
+    facts = lambda booking, n: [
+        detainer_event(f"{booking}-d", booking, now - 30 * H, a_number=f"A55510{n:04d}"),
+        {"event_id": f"{booking}-o", "type": "inmate.released", "occurred_at": iso(t0), "booking_number": booking,
+         "released_by": "Desk"},
+        service_event(f"{booking}-s", booking, t0), release_event(f"{booking}-r", booking, t0)]
+    core = make_core()
+    ingest_many(core, facts("B1", 1) + facts("B2", 2)[::-1], OPERATOR)
+    seen = {c.booking_number: (c.status, c.t0, c.hold_authorized, c.served_at, c.released_at) for c in cases(core)}
+    assert seen["B1"] == seen["B2"] == (Status.RELEASED, t0, True, t0, t0)
 
 
 def test_a_batch_is_one_commit_and_tells_the_followers_after_it(make_core, tmp_path):

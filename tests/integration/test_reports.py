@@ -18,7 +18,10 @@ from models.reporting import charts
 from models.reporting.dispatch import make_report, previous_period, publish_periodic_report, send_roster_watch
 from models.reporting.figures import Period, ReportPeriodError
 from tests.databases import database_url
-from tests.builders import detainer_event, policy, release_event, released_event, service_event, transfer_event, utc
+from models.durations import format_duration
+from models.store import SqlUnitOfWork
+from tests.builders import (detainer_event, lift_event, policy, release_event, released_event, service_event,
+                            transfer_event, utc)
 from tests.integration.cli import custody, custody_env
 from tests.integration.helpers import rows
 from tests.report_dataset import BADGES, BOOKINGS, MIX, ROSTER_RENEWED, UNCOVERED_DAYS, plan, run
@@ -188,7 +191,64 @@ def test_a_deliberate_over_detention_appears_in_the_report(core, clock, tmp_path
     text = files.markdown.read_text()
     assert "**Over-detentions: 2**" in text and "| 37 |" in text
     listed = read_csv(files.folder / "over-detentions.csv")
-    assert [(r["booking"], r["minutes_past_limit"]) for r in listed] == [("OD1", "37"), ("OD2", "5")]
+    assert [(r["booking"], r["minutes_past_due"]) for r in listed] == [("OD1", "37"), ("OD2", "5")]
+
+
+# Each kind of case, its facts after T0 (minutes), when the person left (minutes after T0), and the
+# minutes past due counted by hand under the test policy (wso, limit 48 h, grace 1 h, the desk's 30 min).
+KINDS = {
+    # held on a served warrant: due at the deadline, T0 + 48 h; left at 48 h 37 min
+    "hold": ([("served", 5)], 48 * 60 + 37, 37, "the hold deadline"),
+    # no valid service: due at the window's close plus the desk's 30 min (T0 + 90 min); left at 72 h
+    "no service": ([], 72 * 60, 72 * 60 - 90, "no hold: the service window's close plus the desk's 30m"),
+    # an I-247G asks only for notification: due at T0 plus the desk's 30 min; left at 2 h
+    "notify-only": ([], 120, 90, "no authority to hold: the release authorisation plus the desk's 30m"),
+    # identity not verified: no authority either; left at 1 h
+    "unverified": ([], 60, 30, "no authority to hold: the release authorisation plus the desk's 30m"),
+    # held, then lifted at 5 h: due at the lift plus 30 min; left at 10 h
+    "lifted during the hold": ([("served", 5), ("lifted", 300)], 600, 270, "the detainer's lift plus the desk's 30m"),
+    # lifted at 20 min, while the officer's window was open: due at 50 min; left at 3 h
+    "lifted during the grace": ([("lifted", 20)], 180, 130, "the detainer's lift plus the desk's 30m"),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_over_detention_counts_from_when_release_was_due_for_every_kind_of_case(make_core, clock, tmp_path, kind):
+    facts, left_after, minutes, because = KINDS[kind]
+    core = make_core()
+    t0 = clock.now()
+    detainer = detainer_event("d", "K1", t0 - timedelta(days=1), verified=kind != "unverified",
+                              **({"form": "I-247G", "box1": False, "warrant": None} if kind == "notify-only" else {}))
+    events = [detainer, release_event("r", "K1", t0)]
+    for what, after in facts:
+        at = t0 + timedelta(minutes=after)
+        events.append(service_event("s", "K1", at) if what == "served" else lift_event("l", "K1", at))
+    for event in sorted(events, key=lambda e: e["occurred_at"]):
+        clock.set(max(clock.now(), datetime.fromisoformat(event["occurred_at"])))
+        assert ingest(core, event, Sender("test")).result == "accepted", event
+        sweep(core)
+    left = t0 + timedelta(minutes=left_after)
+    clock.set(left - timedelta(minutes=1))
+    sweep(core)
+    clock.set(left)
+    assert ingest(core, released_event("o", "K1", left), Sender("test")).result == "accepted"
+    clock.set(left + timedelta(hours=1))
+
+    today = clock.now().astimezone(NY).date()
+    figures, files = make_report(core, today - timedelta(days=5), today, tmp_path / "r")
+    [over] = figures.over_detentions
+    assert (over.minutes_past, over.due_because) == (minutes, because)
+    assert over.release_due_at == left - timedelta(minutes=minutes)
+    [row] = read_csv(files.folder / "over-detentions.csv")
+    assert (row["minutes_past_due"], row["due_because"]) == (str(minutes), because)
+    # The case record says the same, and so does the release in its history.
+    with SqlUnitOfWork(core.engine, read_only=True) as uow:
+        case = uow.case_get(over.case_id)
+        history = [row["reason"] for row in uow.audit_for_case(over.case_id)]
+    assert case.minutes_past_due(core.policy, clock.now()) == minutes
+    assert [r for r in history if "AFTER release was due" in r] == [
+        next(r for r in history if r.startswith(("released by", "left the jail")))]
+    assert f"{format_duration(timedelta(minutes=minutes))} AFTER release was due ({because}" in history[-1]
 
 
 def test_a_release_never_confirmed_counts_as_an_over_detention_until_it_is(core, clock, tmp_path):
@@ -201,7 +261,7 @@ def test_a_release_never_confirmed_counts_as_an_over_detention_until_it_is(core,
     today = clock.now().astimezone(NY).date()
     figures, _ = make_report(core, today - timedelta(days=3), today, tmp_path / "r")
     [over] = figures.over_detentions
-    assert over.left_at is None and "still in custody past the deadline" in over.how
+    assert over.left_at is None and "still in custody past the time release was due" in over.how
     assert over.minutes_past == 120  # now (T0 + 50 h) minus the deadline, not the period's end (still to come)
     figures, _ = make_report(core, today - timedelta(days=3), today - timedelta(days=1), tmp_path / "r2")
     assert figures.over_detentions == []  # the deadline fell after that period: nothing to judge there

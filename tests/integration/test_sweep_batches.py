@@ -193,12 +193,12 @@ def test_a_window_waiting_for_its_officers_reports_does_not_hide_the_next_due_in
 
     assert report.actions == [] and report.awaiting_reports == [waiting]
     assert report.reports_awaited_until == T0 + timedelta(hours=1, seconds=30)
-    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10)  # the other case's close, not the past one
+    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10, microseconds=1)  # the other window, not the past one
 
     with SqlUnitOfWork(core.engine) as uow:
         uow.reports_read("prefect-ui", T0 + timedelta(hours=1), clock.now())
         uow.commit()
     report = sweep(core)
     assert [(a.case_id, a.action) for a in report.actions] == [(waiting, "release_ordered")]
-    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10)
+    assert report.next_due_at == T0 + timedelta(hours=1, seconds=10, microseconds=1)
     assert other not in report.awaiting_reports

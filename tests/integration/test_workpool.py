@@ -8,6 +8,7 @@ while both workers take work."""
 from __future__ import annotations
 
 import re
+import os
 import signal
 import subprocess
 import sys
@@ -59,13 +60,22 @@ def start(argv, env, log):
                             start_new_session=True)
 
 
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+def stop(processes, grace: float = 10.0):
+    """All at once: each is asked to stop, and what is left after `grace` is
+    killed with its process group (a worker's flow-run processes). The test is
+    over by then, so nothing waits on a worker's own slow shutdown."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             process.wait(timeout=10)
 
 
@@ -109,8 +119,7 @@ def pool(tmp_path_factory):
             yield {"env": env, "home": home, "core": core, "logs": logs}
             engine.dispose()
     finally:
-        for process in reversed(processes):
-            stop(process)
+        stop(list(reversed(processes)))
 
 
 def prefect_healthy() -> bool:

@@ -6,6 +6,7 @@ from models.domain import Notice, Service, Status, Transition, Urgency
 from tests.builders import open_case, policy, utc
 
 H = timedelta(hours=1)
+US = timedelta(microseconds=1)
 M = timedelta(minutes=1)
 RECEIVED = utc(2026, 3, 1, 14)
 T0 = utc(2026, 3, 10, 17)
@@ -52,7 +53,7 @@ def test_wso_release_authorisation_asks_for_service_and_notifies_ice_at_once():
     sent = notices(case)
     assert {"release-notice", "serve-warrant"} <= set(kinds(sent))
     assert next(n for n in sent if n.kind == "serve-warrant").groups == ("wso",)
-    assert case.next_due_at(pol) == T0 + H  # the end of the service grace
+    assert case.next_due_at(pol) == T0 + H + US  # just after the service grace: a service at its close counts
 
 
 def test_service_within_the_grace_starts_the_hold_with_the_deadline_from_t0():
@@ -101,7 +102,7 @@ def test_advance_is_idempotent_at_the_same_instant():
 
 def test_release_confirmed_closes_the_case_and_stops_everything():
     case, pol = held_case()
-    case.confirm_release(case.deadline_at - 3 * H, "Desk", now=case.deadline_at - 3 * H)
+    case.confirm_release(case.deadline_at - 3 * H, "Desk", pol, now=case.deadline_at - 3 * H)
     assert case.status is Status.RELEASED and case.next_due_at(pol) is None
 
 
@@ -144,11 +145,13 @@ def test_no_service_within_the_grace_orders_release_without_a_hold():
     case.drain_effects()
     case.advance(T0 + 59 * M, pol)
     assert case.status is Status.RELEASE_AUTHORIZED
-    case.advance(T0 + H, pol)
+    case.advance(T0 + H, pol)  # the window's last instant: a service now would still count
+    assert case.status is Status.RELEASE_AUTHORIZED
+    case.advance(T0 + H + US, pol)
     assert case.status is Status.RELEASE_ORDERED and not case.hold_authorized
     assert {"no-service", "release-order"} <= set(kinds(notices(case)))
     # The desk has 30 minutes from the order, not until the far-off deadline, to confirm.
-    assert case.unconfirmed_page_at(pol) == T0 + H + 30 * M
+    assert case.unconfirmed_page_at(pol) == T0 + H + US + 30 * M
     # A service reported afterwards is recorded once and authorises nothing.
     case.record_service(served(T0 + 50 * M), [], pol, now=T0 + 2 * H)
     assert case.status is Status.RELEASE_ORDERED and case.served_by == "W-1"
@@ -198,8 +201,8 @@ def test_a_case_no_officer_can_report_outside_the_database_for_is_decided_at_the
     pol = policy()
     case = open_case(RECEIVED, pol)
     case.authorize_release(T0, "bond_posted", pol, now=T0)
-    case.advance(T0 + H, pol, reports_read_through=None)
-    assert case.status is Status.RELEASE_ORDERED and case.release_ordered_at == T0 + H
+    case.advance(T0 + H + US, pol, reports_read_through=None)
+    assert case.status is Status.RELEASE_ORDERED and case.release_ordered_at == T0 + H + US
 
 
 def test_a_service_after_the_grace_never_starts_a_hold():
@@ -252,19 +255,19 @@ def test_lift_during_the_grace_orders_release():
 
 def test_ice_pickup_and_transfer_out():
     case, pol = held_case()
-    case.transfer(T0 + 20 * H, "ICE", "Officer P", now=T0 + 20 * H)
+    case.transfer(T0 + 20 * H, "ICE", "Officer P", pol, now=T0 + 20 * H)
     assert case.status is Status.TRANSFERRED and kinds(notices(case)) == ["picked-up"]
     case, pol = held_case()
-    case.transfer(T0 + 2 * H, "Guilford County", "Deputy Q", now=T0 + 2 * H)
+    case.transfer(T0 + 2 * H, "Guilford County", "Deputy Q", pol, now=T0 + 2 * H)
     sent = notices(case)
     assert case.status is Status.TRANSFERRED and sent[0].kind == "transferred-out" and "ice" in sent[0].groups
 
 
 def test_ice_arriving_after_the_release_is_recorded_as_an_attempt():
     case, pol = held_case()
-    case.confirm_release(case.deadline_at - H, "Desk", now=case.deadline_at - H)
+    case.confirm_release(case.deadline_at - H, "Desk", pol, now=case.deadline_at - H)
     case.drain_effects()
-    case.transfer(case.deadline_at + H, "ICE", "Officer P", now=case.deadline_at + H)
+    case.transfer(case.deadline_at + H, "ICE", "Officer P", pol, now=case.deadline_at + H)
     effects = case.drain_effects()
     assert case.status is Status.RELEASED
     assert [e.action for e in effects if isinstance(e, Transition)] == ["transfer_after_close"]

@@ -95,6 +95,6 @@ def test_no_hold_steps_unless_a_hold_is_authorised_and_the_case_open():
     assert hold_steps(open_case(RECEIVED, pol), pol) == []
     case, _ = held_case(pol)
     assert hold_steps(case, pol)
-    case.confirm_release(T0 + 40 * M, "desk", now=T0 + 40 * M)
+    case.confirm_release(T0 + 40 * M, "desk", pol, now=T0 + 40 * M)
     assert hold_steps(case, pol) == []
     assert mirror_view(case, pol)["status"] == "released"

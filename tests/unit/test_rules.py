@@ -147,7 +147,9 @@ def test_the_service_window_ends_at_its_close_once_the_reports_are_read_and_neve
     from models.rules import service_window_end
     pol = policy(report_wait="20s")
     closes = utc(2026, 3, 11, 13)
-    assert service_window_end(closes, None, pol) == closes  # no report can wait outside the database
-    assert service_window_end(closes, closes, pol) == closes
-    assert service_window_end(closes, closes + timedelta(seconds=5), pol) == closes
+    just_after = closes + timedelta(microseconds=1)  # a service at the close itself counts
+    assert service_window_end(closes, None, pol) == just_after  # no report can wait outside the database
+    assert service_window_end(closes, closes, pol) == just_after
+    assert service_window_end(closes, closes + timedelta(seconds=5), pol) == just_after
+    assert service_window_end(closes, closes - timedelta(days=1), policy(report_wait="0s")) == just_after
     assert service_window_end(closes, closes - timedelta(microseconds=1), pol) == closes + timedelta(seconds=20)
