@@ -43,7 +43,7 @@ INJECTIONS = (
     "| a | b |",
     "$(touch /tmp/custody-pwned)",
     "`id`",
-    "\u202eevil\u202c",
+    "עֶרֶב טוֹב مساء الخير",  # right-to-left scripts (their direction-changing controls are refused: test_bad_input)
     "Zoë Ñúñez-Øster 李小龍",
 )
 
