@@ -128,15 +128,11 @@ def detainer_form_group(form: str, warrant_form: str | None) -> str:
     return "legacy"
 
 
-def left_custody_at(case: Case) -> datetime | None:
-    return case.left_custody_at
-
-
 def ended_at(case: Case) -> datetime | None:
     """When the case stopped being open (its outcome's instant)."""
     if case.status is Status.CLOSED:
         return case.closed_at
-    return left_custody_at(case)
+    return case.left_custody_at
 
 
 def outcome_of(case: Case) -> str:
@@ -164,7 +160,7 @@ def _over_detention(case: Case, period: Period, policy: Policy, as_of: datetime)
     due_at, because = due
     if due_at >= as_of:
         return None
-    left = left_custody_at(case)
+    left = case.left_custody_at
     if case.status is Status.CLOSED and case.released_at is None:
         return None  # closed at T0 without a hold and no release reported: the jail's ordinary one, not ours to time
     if left is not None and left < period.start:
@@ -206,7 +202,7 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
             outcomes["still_open"] += 1
         elif end >= period.start:
             outcomes[outcome_of(case)] += 1
-            left = left_custody_at(case)
+            left = case.left_custody_at
             if case.hold_started_at is not None and case.t0 is not None and left is not None:
                 hours_held.append((case.case_id, (left - case.t0).total_seconds() / 3600))
             if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE"
