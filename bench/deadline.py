@@ -22,10 +22,9 @@ from typing import Any, Callable
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import ROOT, TOKEN, UTC, raise_priority, Workspace, Workspaces, now, summary, wait_http
+from bench.common import ROOT, TOKEN, UTC, Workspace, Workspaces, now, raise_priority, summary, wait_http
 from bench.population import past_holds, timed_holds
-from models import schema as t
-
+from custody.store import schema as t
 
 # --- reading the outcome ------------------------------------------------------------------------
 

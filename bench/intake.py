@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from bench.common import TOKEN, Workspace, Workspaces, detainer_event, measured, now, release_event, summary, wait_http
 from bench.population import copy_cases, waiting_cases
-from models import schema as t
+from custody.store import schema as t
 
 
 def _events(key: str, series: int, cases: int) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import select
 
 from bench.common import ROOT, TOKEN, Workspaces, detainer_event, free_port, now, release_event, summary, wait_http
-from models import schema as t
+from custody.store import schema as t
 
 POLICY = """\
 [jurisdiction]

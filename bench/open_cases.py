@@ -24,11 +24,11 @@ from bench.common import (
     PartialResult,
     Workspace,
     Workspaces,
+    descendants,
     detainer_event,
     free_port,
     measured,
     now,
-    descendants,
     percentile,
     raise_priority,
     rss_bytes,
@@ -36,7 +36,7 @@ from bench.common import (
     tree_rss,
     wait_http,
 )
-from models import schema as t
+from custody.store import schema as t
 
 WHAT_IS_REAL = """\
 What is real and what is constructed:
@@ -220,7 +220,7 @@ def _acceptance_to_run(core, case_ids: list[str]) -> dict[str, Any]:
 
 
 def _open(core) -> int:
-    from models.store import OPEN
+    from custody.store.unit_of_work import OPEN
     with core.engine.connect() as conn:
         return conn.execute(select(func.count()).where(t.cases.c.status.in_(OPEN))).scalar_one()
 
@@ -230,7 +230,7 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
     with runs constructed in Prefect as the flow leaves them (see the module's
     docstring), recorded in step before the cases arrive so the bridge has
     nothing to do for them."""
-    from tasks.runs import CASE_DEPLOYMENT, case_tag
+    from custody.adapters.prefect.runs import CASE_DEPLOYMENT, case_tag
 
     at = now() - timedelta(hours=1)
     year = core.policy.local(at - timedelta(minutes=30)).year
@@ -276,12 +276,12 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
 def first_wait(case_id: str, raw_event: dict[str, Any], policy, at: datetime | None = None) -> tuple[str, str]:
     """(mirror digest, pause key) of the first wait the case flow takes
     (flows/case.py) in the case this detainer opens as `case_id`: the case as
-    the intake opens it (models/handlers.py), before it is posted."""
+    the intake opens it (custody/service/handlers.py), before it is posted."""
+    from custody.adapters.prefect.mirror import mirror_digest
     from flows.case import WAIT_KEY
     from models.case import Case
     from models.domain import Detainer
     from models.events import parse_event
-    from models.mirror import mirror_digest
 
     at = at or now()
     event = parse_event(raw_event, at)
@@ -301,7 +301,7 @@ def first_wait(case_id: str, raw_event: dict[str, Any], policy, at: datetime | N
 def _check_digests(core, case_ids: list[str], digests: tuple[str, ...], sample: int = 200) -> None:
     """The digests the constructed runs were made with are those of the stored
     cases (a sample, evenly spread: the digest is a pure function of the case)."""
-    from models.mirror import mirror_digest
+    from custody.adapters.prefect.mirror import mirror_digest
 
     step = max(1, len(case_ids) // sample)
     with core.uow(read_only=True) as uow:

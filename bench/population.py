@@ -16,16 +16,16 @@ from typing import Any, Callable
 from sqlalchemy import func, insert, select, text
 
 from bench.common import RELEASE_ORDER_AFTER_T0, detainer_event, now, release_event
-from models import schema as t
+from custody.service.handlers import Core, Sender
+from custody.store import schema as t
 from models.audit_chain import GENESIS, entry_hash
 from models.clock import FixedClock
-from models.handlers import Core, Sender
 
 SETUP = Sender("bench-setup")
 
 
 def ingest_ok(core: Core, event: dict[str, Any]) -> str:
-    from models.handlers import ingest
+    from custody.service.handlers import ingest
 
     result = ingest(core, event, SETUP)
     if result.result != "accepted":
@@ -162,7 +162,7 @@ def database_bytes(core: Core) -> int:
 
 
 def open_count(core: Core) -> int:
-    from models.store import OPEN
+    from custody.store.unit_of_work import OPEN
     with core.engine.connect() as conn:
         return conn.execute(select(func.count()).where(t.cases.c.status.in_(OPEN))).scalar_one()
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine.cursor import CursorFetchStrategy
 
 from bench.common import ROOT, Workspace, Workspaces, measured, now, percentile, raise_priority
 from bench.population import copy_cases, database_bytes, open_count, past_holds, table_bytes, waiting_cases
-from models.handlers import Core, sweep
+from custody.service.handlers import Core, sweep
 
 HELD_SHARE = 0.1  # of the cases not due: held with a release order hours away; the rest wait for release
 
@@ -189,7 +189,7 @@ def _query_costs(core: Core, at, repeat: int, costs: dict[str, list[float]]) -> 
 
 def plans(core: Core) -> dict[str, str]:
     """How the database finds the due cases (its query plan)."""
-    from models.store import SqlUnitOfWork
+    from custody.store.unit_of_work import SqlUnitOfWork
     found = {}
     with core.uow(read_only=True) as uow:
         captured: list[tuple[str, Any]] = []
@@ -319,7 +319,7 @@ def prewarm(core: Core) -> str:
 
 
 def _engine(url: str):
-    from models.db import make_engine
+    from custody.store.db import make_engine
     return make_engine(url)
 
 

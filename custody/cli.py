@@ -13,13 +13,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from custody.config import ConfigError, Settings
 from custody.encoding import TWICE, json_lines, named_twice, parse_json
+from custody.service.handlers import Core, IngestResult, Sender, ingest_many, load_roster, sweep
+from custody.service.views import case_detail, find_case, open_cases
+from custody.service.views import format_left as _left
+from custody.service.views import format_local as _local
+from custody.store.db import DatabaseBusy, DatabaseError
 from custody.wiring import build_core, intake_core
 from models.clock import iso_z
-from models.db import DatabaseBusy, DatabaseError
-from models.handlers import Core, IngestResult, Sender, ingest_many, load_roster, sweep
 from models.policy import PolicyError
 from models.roster import RosterError
-from models.views import case_detail, find_case, format_left as _left, format_local as _local, open_cases
 
 
 def _operator() -> Sender:
@@ -73,7 +75,7 @@ INGEST_BATCH = 100  # events per transaction, in whole bookings: a backstop's re
 def _ingest_file(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     """The file's events are facts that arrive together: the events of one
     booking go to the database in one batch, applied in the order they happened
-    (models/handlers.ingest_many), so their outcome does not depend on the order
+    (custody/service/handlers.ingest_many), so their outcome does not depend on the order
     of the lines. The results are printed in the order of the lines."""
     sender = _operator()
     results: dict[int, IngestResult] = {}
@@ -131,10 +133,10 @@ def _tell_prefect(core: Core, case_ids: list[str]) -> None:
     otherwise the reconciler does it when Prefect is back. Nothing waits on it."""
     if not case_ids or os.environ.get("CUSTODY_PREFECT") == "off":
         return
-    from tasks.runs import prefect_reachable
+    from custody.adapters.prefect.runs import prefect_reachable
     if not prefect_reachable(timeout=1.0):
         return
-    from tasks.sync import sync_case
+    from custody.adapters.prefect.sync import sync_case
     for case_id in dict.fromkeys(case_ids):
         sync_case(core, case_id)
 
@@ -302,7 +304,7 @@ def cmd_notifications(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_notify_test(core: Core, args: argparse.Namespace, out: TextIO) -> int:
-    from tasks.relay import Recipients, Relay
+    from custody.adapters.apprise_relay import Recipients, Relay
 
     path = args.settings.apprise_config
     if not path.is_file():

@@ -27,8 +27,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from custody.service.handlers import Sender
 from models.events import EVENT_TYPES
-from models.handlers import Sender
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = Path(__file__).with_name("defaults") / "policy.toml"

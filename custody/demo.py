@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from models.handlers import Core, Sender, ingest, load_roster
+from custody.service.handlers import Core, Sender, ingest, load_roster
 
 log = logging.getLogger("custody.demo")
 
@@ -167,7 +167,7 @@ class DemoFeeder(threading.Thread):
 
 def prefect_waiter(timeout: float = 180) -> Callable[[], bool]:
     def wait() -> bool:
-        from tasks.runs import prefect_reachable
+        from custody.adapters.prefect.runs import prefect_reachable
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if prefect_reachable():

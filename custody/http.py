@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
 from custody.encoding import TWICE, NotUtf8, named_twice, parse_json, utf8_text
-from models.db import DatabaseBusy
+from custody.service.handlers import Core, IngestResult, echoable_id, ingest, ingest_many
+from custody.store.db import DatabaseBusy
 from models.event_schema import event_json_schema
-from models.handlers import Core, IngestResult, echoable_id, ingest, ingest_many
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1000

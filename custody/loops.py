@@ -8,7 +8,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from models.handlers import Core, SweepReport, sweep, sweep_prepared
+from custody.service.handlers import Core, SweepReport, sweep, sweep_prepared
 
 log = logging.getLogger("custody.loops")
 

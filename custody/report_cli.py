@@ -8,10 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from models.handlers import Core
-from models.reporting.dispatch import make_report, send_roster_watch
-from models.reporting.figures import ReportPeriodError
-from models.reporting.roster_watch import watch
+from custody.service.handlers import Core
+from custody.service.reporting.dispatch import make_report, send_roster_watch
+from custody.service.reporting.figures import ReportPeriodError
+from custody.service.reporting.roster_watch import watch
 
 
 def _day(field: str, text: str) -> date:

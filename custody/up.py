@@ -17,8 +17,8 @@ import signal
 import sys
 from typing import TextIO
 
-from custody.loops import Backstop, RelayLoop
 from custody.config import Settings, load_senders, write_default_senders
+from custody.loops import Backstop, RelayLoop
 from custody.wiring import build_core, intake_core
 from models.durations import format_duration
 
@@ -50,7 +50,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
 
     relay_loop = None
     if settings.apprise_config.is_file():
-        from tasks.relay import Recipients, Relay
+        from custody.adapters.apprise_relay import Recipients, Relay
         relay_loop = RelayLoop(Relay(core, Recipients(settings.apprise_config), name="relay-custody-up"))
         listeners.append(relay_loop.poke)
         relay_loop.start()
@@ -61,7 +61,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     supervisor = bridge = reports = None
     ui = "not started (--no-prefect)"
     if with_prefect:
-        from custody.bridge import PrefectBridge
+        from custody.adapters.prefect.bridge import PrefectBridge
 
         env = {**os.environ, **settings.prefect_env()}
         logs = settings.home / "logs"
@@ -84,7 +84,7 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         bridge.start()
         ui = settings.prefect_api_url.removesuffix("/api")
     if with_prefect if read_forms is None else read_forms:
-        from custody.officer_reports import OfficerReports
+        from custody.adapters.prefect.form_reader import OfficerReports
         reports = OfficerReports(core, on_read=backstop.poke)
         listeners.append(reports.poke)
         reports.start()

@@ -12,8 +12,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from custody.service.handlers import Sender, ingest
 from models.events import ICE_NOTICES
-from models.handlers import Sender, ingest
 
 
 @flow(name="custody-acknowledge-notice", persist_result=False)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from models.handlers import sweep
+from custody.adapters.prefect.sync import reconcile
+from custody.service.handlers import sweep
 from tasks.artifacts import publish_board
-from tasks.sync import reconcile
 
 
 @flow(name="custody-backstop", persist_result=False)

@@ -14,14 +14,15 @@ from prefect import flow, get_run_logger, suspend_flow_run
 from prefect.input import RunInput
 from pydantic import ValidationError
 
+from custody.adapters.prefect.artifacts import literal
+from custody.adapters.prefect.runs import cancel_scheduled_for_case, schedule_hold_step
+from custody.service.officer_report import FORM_WAIT, OfficerReport
+from custody.service.views import format_local
 from models.durations import format_duration
-from models.officer_report import FORM_WAIT, OfficerReport
 from models.policy import Policy
 from models.rules import service_due_by
-from models.views import format_local
-from tasks.artifacts import literal, publish_timeline
+from tasks.artifacts import publish_timeline
 from tasks.case_tasks import mark_synced, parse_instant, read_case, record_officer_report
-from tasks.runs import cancel_scheduled_for_case, schedule_hold_step
 
 TERMINAL = {"transferred", "released", "closed"}
 MAX_WAKES_PER_EXECUTION = 50
@@ -41,7 +42,7 @@ WAITING_FOR = {
 
 
 class WarrantServiceForm(RunInput, OfficerReport):
-    """The officer's report (models/officer_report.py) as the run's input form."""
+    """The officer's report (custody/service/officer_report.py) as the run's input form."""
 
 
 def form_description(view: dict[str, Any], refusal: str | None, policy: Policy, now: datetime) -> str:

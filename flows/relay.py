@@ -11,8 +11,8 @@ from prefect import flow, get_run_logger
 
 @flow(name="custody-relay", persist_result=False)
 def relay_notifications() -> dict:
+    from custody.adapters.apprise_relay import Recipients, Relay
     from tasks.context import core
-    from tasks.relay import Recipients, Relay
 
     path = Path(os.environ.get("CUSTODY_APPRISE_CONFIG", ""))
     logger = get_run_logger()

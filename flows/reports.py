@@ -11,8 +11,8 @@ from datetime import date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from models.reporting.dispatch import publish_periodic_report, send_roster_watch
-from models.reporting.report import markdown_with_embedded_charts
+from custody.service.reporting.dispatch import publish_periodic_report, send_roster_watch
+from custody.service.reporting.report import markdown_with_embedded_charts
 
 
 @flow(name="custody-report", persist_result=False)

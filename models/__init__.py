@@ -1,6 +1,7 @@
-"""The custody domain: cases, detainers, the roster, the jurisdiction policy and
-the legal clock, plus (beside it) the SQL mapping, unit of work and migrations.
+"""The custody domain alone: cases, detainers, the roster, the jurisdiction
+policy, the legal rules and clock, events and notices.
 
-The domain modules (clock, durations, policy, domain, rules, events, notices)
-import nothing from Prefect, SQLAlchemy, Apprise or the entry points.
+Nothing here imports beyond the standard library and pydantic (tests/unit/
+test_domain_imports.py holds it to that): the database, Prefect, Apprise and
+the entry points live in `custody/`, and depend on this, never the reverse.
 """

@@ -7,12 +7,12 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.handlers import SweepReport, advance_cases
-from models.mirror import hold_steps, mirror_digest
-from models.officer_report import record_report
-from models.views import case_summary
+from custody.adapters.prefect.mirror import hold_steps, mirror_digest
+from custody.adapters.prefect.runs import read_report_input
+from custody.service.handlers import SweepReport, advance_cases
+from custody.service.officer_report import record_report
+from custody.service.views import case_summary
 from tasks.context import core
-from tasks.runs import read_report_input
 
 
 @task(name="read-case", cache_policy=NO_CACHE)
@@ -42,7 +42,7 @@ def mark_synced(case_id: str, version: int, digest: str | None = None) -> None:
 @task(name="record-officer-report", cache_policy=NO_CACHE)
 def record_officer_report(case_id: str, wait_key: str) -> dict[str, Any] | None:
     """The form that answered this run's wait, through the same intake as the
-    reader in `custody up` (models/officer_report.py): whichever is first records
+    reader in `custody up` (custody/service/officer_report.py): whichever is first records
     it, the other finds it recorded. None if the wait was answered without a form."""
     from prefect.context import get_run_context
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from custody.config import Settings
+from custody.service.handlers import Core
 from custody.wiring import build_core
-from models.handlers import Core
 
 
 @lru_cache(maxsize=1)

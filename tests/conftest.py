@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -12,9 +11,9 @@ settings.register_profile("ci", max_examples=80)
 settings.register_profile("deep", max_examples=1500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+from custody.service.handlers import Core, load_roster
+from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
-from models.db import make_engine, migrate
-from models.handlers import Core, load_roster
 from tests.builders import ROSTER_CSV, policy, utc
 from tests.databases import database_url
 

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from models.handlers import Core, Sender, ingest, load_roster, sweep
+from custody.service.handlers import Core, Sender, ingest, load_roster, sweep
 from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event, utc
 
 OPERATOR = Sender("generator")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from models import schema as t
+from custody.store import schema as t
 
 OPEN = {"awaiting_release", "release_authorized", "held", "release_ordered"}
 TERMINAL = {"transferred", "released", "closed"}

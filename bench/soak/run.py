@@ -24,11 +24,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.soak import checks
-from custody.simulation import Plan, Send, Timing, event_body, plan
 from bench.soak.system import ROOT, System, kill9
 from bench.soak.wso import FormReport, FormWso
-from models import schema as t
-from models.db import make_engine
+from custody.simulation import Plan, Send, Timing, event_body, plan
+from custody.store import schema as t
+from custody.store.db import make_engine
 
 FAULT_KINDS = ("kill -9 serve process or flow-run worker", "Prefect server restart (kill -9)",
                "notification receivers failing", "event duplicated and reordered", "event delayed",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from models import schema as t
+from custody.store import schema as t
 
 BADGE = "W-1031"
 

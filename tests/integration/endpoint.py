@@ -23,8 +23,8 @@ import uvicorn
 
 from custody.config import DEFAULT_SENDERS, load_senders
 from custody.http import create_app
+from custody.service.handlers import Core
 from models.events import EVENT_TYPES
-from models.handlers import Core
 
 # Every sender of the default configuration, plus one that may send every type
 # (so that generated events of any type reach the handlers).

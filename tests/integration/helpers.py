@@ -1,6 +1,6 @@
 from sqlalchemy import select, text
 
-from models import schema
+from custody.store import schema
 
 
 def snapshot(engine) -> dict:

@@ -13,9 +13,19 @@ import pytest
 
 from custody.config import DEFAULT_SENDERS, Settings, load_senders
 from custody.http import create_app
-from models.db import make_engine
+from custody.store.db import make_engine
 from models.events import EVENT_TYPES
-from tests.builders import copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event, service_event, transfer_event
+from tests.builders import (
+    copy_event,
+    detainer_event,
+    iso,
+    lift_event,
+    release_event,
+    released_event,
+    scheduled_event,
+    service_event,
+    transfer_event,
+)
 from tests.databases import database_url
 from tests.integration.endpoint import custody_up, settled
 from tests.integration.helpers import snapshot
@@ -93,8 +103,8 @@ def test_inside_a_batch_too_each_event_is_checked_against_its_sender(system, sen
 def routes_of_the_app(tmp_path) -> list[tuple[str, str]]:
     """Every path and method the endpoint's app serves, read from the app itself,
     so a route added later is covered without touching this test."""
-    from custody.wiring import build_core
     from custody.config import write_default_senders
+    from custody.wiring import build_core
     settings = Settings.from_env({"CUSTODY_HOME": str(tmp_path)})
     write_default_senders(settings.senders_path)
     core = build_core(settings)

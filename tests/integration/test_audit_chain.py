@@ -1,16 +1,15 @@
 """The audit trail is tamper-evident: an entry changed or removed behind the
 software's back is found, and the first broken link is named."""
-from datetime import timedelta
-
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from custody.service.handlers import Core, Sender, ingest
+from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
-from models.db import make_engine, migrate
-from models.handlers import Core, Sender, ingest
 from tests.builders import detainer_event, policy, release_event, service_event, utc
 from tests.databases import allow_audit_rewrite, allow_head_rewrite, database_url
 from tests.integration.cli import custody, custody_env
@@ -153,7 +152,7 @@ def test_concurrent_writers_of_the_system_chain_take_turns(make_core, db_url):
     the next link, whatever the database (on PostgreSQL they truly run at once)."""
     import threading
 
-    from models.handlers import raise_operations_alert
+    from custody.service.handlers import raise_operations_alert
 
     core = make_core(roster=None)
     writers, each = 4, 15

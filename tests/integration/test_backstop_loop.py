@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import event, select
 
 from custody.loops import HORIZON, PREPARE, Backstop
-from models import schema as t
+from custody.service.handlers import Core, Sender, ingest
+from custody.store import schema as t
 from models.clock import FixedClock
-from models.handlers import Core, Sender, ingest
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 1, 12)
@@ -133,7 +133,7 @@ def test_a_lock_held_past_the_wait_at_a_due_instant_gives_way_to_a_full_pass_at_
     prepared pass gives up without an error (an error would make the loop wait
     its 5 s backoff); the full pass and its short retries order the release as
     soon as the lock is gone."""
-    from models.db import make_engine
+    from custody.store.db import make_engine
     from tests.integration.test_busy_database import another_writer_holds_the_lock
 
     if not db_url.startswith("sqlite"):
@@ -161,8 +161,8 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
     and a hold step fails, so its failure alerts the supervisors, instead of
     logging "nothing due"; the backstop's next pass orders the release."""
     import tasks.case_tasks
-    from models.db import make_engine
-    from models.handlers import SweepReport, advance_cases
+    from custody.service.handlers import SweepReport, advance_cases
+    from custody.store.db import make_engine
     from tests.integration.test_busy_database import another_writer_holds_the_lock
 
     core = holds(make_core, clock, timedelta(0))

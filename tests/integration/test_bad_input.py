@@ -10,9 +10,18 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from models.db import make_engine
-from tests.builders import (copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event,
-                            service_event, transfer_event)
+from custody.store.db import make_engine
+from tests.builders import (
+    copy_event,
+    detainer_event,
+    iso,
+    lift_event,
+    release_event,
+    released_event,
+    scheduled_event,
+    service_event,
+    transfer_event,
+)
 from tests.databases import database_url
 from tests.integration.cli import custody, custody_json
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, custody_up, reasons, settled, write_senders

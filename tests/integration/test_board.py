@@ -3,10 +3,10 @@ Prefect) lists the holds that need attention first and is bounded; the cases
 waiting for release are counted, not listed."""
 from datetime import timedelta
 
-import models.store as store
-from models.handlers import Sender, ingest
-from models.views import open_cases
-from tasks.artifacts import board_description
+import custody.store.unit_of_work as store
+from custody.adapters.prefect.artifacts import board_description
+from custody.service.handlers import Sender, ingest
+from custody.service.views import open_cases
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 1, 12)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from models.db import make_engine
-from models.handlers import Core
+from custody.service.handlers import Core
+from custody.store.db import make_engine
 from tests.builders import detainer_event, release_event, utc
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, serving, write_senders
 from tests.integration.helpers import snapshot

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from models import schema as t
-from models.db import make_engine
-from models.handlers import Core, Sender, ingest
+from custody.service.handlers import Core, Sender, ingest
+from custody.store import schema as t
+from custody.store.db import make_engine
 from tests.builders import detainer_event, release_event
 
 WRITERS = 4

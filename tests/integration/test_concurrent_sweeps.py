@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, text
 
-from models import schema as t
+from custody.service.handlers import Core, Sender, ingest
+from custody.store import schema as t
+from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
-from models.db import make_engine, migrate
-from models.handlers import Core, Sender, ingest
 from tests.builders import detainer_event, policy, release_event
 from tests.databases import database_url
 from tests.integration.cli import ROOT, custody_env
@@ -63,12 +63,12 @@ def test_two_sweep_processes_at_once_order_each_release_once(tmp_path):
 def test_two_sweeps_with_the_same_due_list_racing_in_threads_order_each_release_once(tmp_path, monkeypatch):
     import threading
 
-    import models.handlers
-    from models.handlers import SweepReport, advance_cases, due_cases
+    import custody.service.handlers
+    from custody.service.handlers import SweepReport, advance_cases, due_cases
 
     # Small batches, so that on PostgreSQL the second sweep finds batches the
     # first does not hold yet (a batch it holds is skipped whole).
-    monkeypatch.setattr(models.handlers, "SWEEP_BATCH", 5)
+    monkeypatch.setattr(custody.service.handlers, "SWEEP_BATCH", 5)
 
     url = database_url(tmp_path)
     engine = make_engine(url)

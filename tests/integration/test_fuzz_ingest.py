@@ -14,18 +14,18 @@ import sys
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from custody.cli import main
 from custody.config import Settings
-from models import schema as t
-from models.db import make_engine
+from custody.store import schema as t
+from custody.store.db import make_engine
+from tests.builders import detainer_event, release_event
 from tests.databases import database_url
 from tests.integration.cli import ROOT, custody, custody_env
 from tests.integration.endpoint import NAMES_A_FIELD
-from tests.builders import detainer_event, release_event
 from tests.integration.fuzz_events import INJECTIONS, lines, now
 from tests.integration.helpers import snapshot
 from tests.integration.test_cli import write_policy

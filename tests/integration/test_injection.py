@@ -15,15 +15,15 @@ import markdown_it
 import pytest
 from sqlalchemy import inspect
 
+from custody.adapters.apprise_relay import Recipients, Relay
+from custody.adapters.prefect.artifacts import timeline_markdown
 from custody.config import Settings
-from models import schema as t
+from custody.service.handlers import Core
+from custody.service.views import case_detail
+from custody.store import schema as t
+from custody.store.db import make_engine
 from models.clock import SystemClock
-from models.db import make_engine
-from models.handlers import Core
 from models.policy import load_policy
-from models.views import case_detail
-from tasks.artifacts import timeline_markdown
-from tasks.relay import Recipients, Relay
 from tests.builders import copy_event, detainer_event, iso, lift_event, release_event, released_event, scheduled_event, transfer_event
 from tests.databases import database_url
 from tests.integration.cli import custody, custody_json

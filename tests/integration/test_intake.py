@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 
-from models import schema as t
+from custody.service.handlers import Sender, ingest, sweep
+from custody.service.views import find_case
+from custody.store import schema as t
 from models.domain import Status
-from models.handlers import Sender, ingest, sweep
-from models.views import find_case
 from tests.builders import (
     copy_event,
     detainer_event,

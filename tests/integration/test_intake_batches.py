@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from custody.service.handlers import Core, Sender, ingest, ingest_many
 from models.domain import Status
-from models.handlers import Core, Sender, ingest, ingest_many
 from tests.builders import detainer_event, iso, release_event, service_event, transfer_event, utc
 from tests.integration.helpers import snapshot
 

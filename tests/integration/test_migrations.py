@@ -4,8 +4,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
-from models import schema as t
-from models.db import DatabaseError, current_revision, head_revision, make_engine, migrate
+from custody.store import schema as t
+from custody.store.db import DatabaseError, current_revision, head_revision, make_engine, migrate
 from tests.builders import utc
 
 
@@ -98,7 +98,7 @@ def test_processes_starting_at_once_on_a_new_database_take_turns_to_migrate(db_u
 def test_each_migration_is_named_by_its_revision_so_the_newest_file_is_the_head():
     import ast
 
-    from models.db import MIGRATIONS, newest_revision_file
+    from custody.store.db import MIGRATIONS, newest_revision_file
 
     for path in sorted((MIGRATIONS / "versions").glob("*.py")):
         assigned = {node.targets[0].id: node.value.value for node in ast.parse(path.read_text()).body
@@ -117,7 +117,7 @@ def test_a_process_on_a_database_at_the_head_starts_without_loading_alembic(db_u
     engine = make_engine(db_url)
     migrate(engine)
     engine.dispose()
-    probe = ("import sys; from models.db import make_engine, migrate; engine = make_engine(sys.argv[1]); migrate(engine); "
+    probe = ("import sys; from custody.store.db import make_engine, migrate; engine = make_engine(sys.argv[1]); migrate(engine); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
     out = subprocess.run([sys.executable, "-c", probe, db_url], capture_output=True, text=True, timeout=60, check=True,
                          cwd=root)

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from models import schema as t
-from models.handlers import Sender, ingest, sweep
-from tasks.relay import Recipients, Relay
+from custody.adapters.apprise_relay import Recipients, Relay
+from custody.service.handlers import Sender, ingest, sweep
+from custody.store import schema as t
 from tests.builders import detainer_event, release_event, service_event
 from tests.integration.helpers import rows
 from tests.integration.receivers import JsonReceiver, SmtpReceiver, apprise_yaml
@@ -184,8 +184,8 @@ def test_notify_test_and_the_notifications_listing_through_the_cli(tmp_path, rec
 
 
 def test_ice_acknowledges_a_notice_and_unacknowledged_ones_show_on_the_board(core, clock):
-    from models.views import open_cases
-    from tasks.artifacts import board_rows
+    from custody.adapters.prefect.artifacts import board_rows
+    from custody.service.views import open_cases
 
     held_case(core, clock)
     with core.uow(read_only=True) as uow:

@@ -1,4 +1,4 @@
-"""The reader of the officers' forms (custody/officer_reports.py) against a
+"""The reader of the officers' forms (custody/adapters/prefect/form_reader.py) against a
 small fake of the Prefect API, the network edge: which runs it reads, what it
 records and what it claims to have read."""
 from dataclasses import dataclass, field
@@ -10,13 +10,13 @@ import pytest
 from prefect.client.schemas.objects import StateType
 from sqlalchemy import select
 
-import custody.officer_reports as reader_module
-import tasks.artifacts
-from custody.officer_reports import MARGIN, OfficerReports
-from models import schema as t
-from models.handlers import Sender, ingest
-from models.officer_report import response_key
-from models.store import SqlUnitOfWork
+import custody.adapters.prefect.artifacts as artifacts
+import custody.adapters.prefect.form_reader as reader_module
+from custody.adapters.prefect.form_reader import MARGIN, OfficerReports
+from custody.service.handlers import Sender, ingest
+from custody.service.officer_report import response_key
+from custody.store import schema as t
+from custody.store.unit_of_work import SqlUnitOfWork
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 11, 12)
@@ -74,7 +74,7 @@ class FakePrefect:
 @pytest.fixture
 def world(make_core, clock, monkeypatch):
     """Two release-authorised cases whose runs wait for the officer's form."""
-    monkeypatch.setattr(tasks.artifacts, "publish_timeline_for_run", lambda *args: None)
+    monkeypatch.setattr(artifacts, "publish_timeline_for_run", lambda *args: None)
     core = make_core(policy(service_grace="1h"))
     clock.set(T0)
     prefect = FakePrefect()

@@ -14,14 +14,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from sqlalchemy import create_engine, text
 
+from custody.adapters.prefect.artifacts import literal
 from custody.config import DEFAULT_SENDERS, Settings, write_default_senders
 from models.events import EVENT_TYPES
-from tasks.artifacts import literal
-from tests.builders import (copy_event, detainer_event, lift_event, release_event, released_event, scheduled_event, service_event,
-                            transfer_event)
+from tests.builders import (
+    copy_event,
+    detainer_event,
+    lift_event,
+    release_event,
+    released_event,
+    scheduled_event,
+    service_event,
+    transfer_event,
+)
 from tests.databases import database_url, prefect_database_url, prefect_server_uses
 from tests.integration.cli import ROOT, custody, custody_env, custody_json, jsonl
 from tests.integration.leaks import Person, files_under, in_texts, occurrences, prefect_api_text
@@ -214,7 +221,7 @@ def test_one_run_per_case_named_and_tagged_at_creation(live):
     ingest(live, detainer_event("a-d2", "PA-1", t - timedelta(minutes=4), a_number="A300000001"),
            detainer_event("a-d3", "PA-1", t - timedelta(minutes=3), a_number="A300000001", event_number="EV7"))
     wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the bridge to bring the run in line", live["home"])
-    from tasks.runs import create_case_run
+    from custody.adapters.prefect.runs import create_case_run
     assert create_case_run(case_id, "RCJ") == str(run.id)  # the idempotency key returns the same run
     time.sleep(3)
     assert [r.name for r in runs_tagged(case_id)] == [f"case-{case_id}"]
@@ -283,9 +290,10 @@ def test_a_run_wakes_only_when_what_it_mirrors_changes_and_an_ended_case_ends_it
     assert executions(run.id) == woken and run_of(live, case_id).state.type.value == "COMPLETED"
 
     # A later wake is harmless: the run re-reads the ended case and completes again, with the same outcome.
-    from tasks.runs import wake_case_run
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
+
+    from custody.adapters.prefect.runs import wake_case_run
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(run.id, Crashed(message="test"), force=True)
     assert wake_case_run(str(run.id)) == "restarted"
@@ -303,9 +311,9 @@ def test_a_run_that_is_executing_when_its_case_ends_is_left_to_end_by_itself(liv
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed, Running
 
+    from custody.adapters.prefect.sync import sync_case
     from custody.config import Settings
     from custody.wiring import build_core
-    from tasks.sync import sync_case
 
     t = now()
     case_id = case_id_of(ingest(live, detainer_event("n-d1", "PN-1", t - timedelta(hours=1), a_number="A300000011"))[0])
@@ -640,6 +648,7 @@ def detainer_of(person: Person, event_id: str, booking: str, at: datetime, **opt
 def dump_database(url: str, to: Path) -> None:
     """A PostgreSQL database as SQL text (pg_dump), so the search reads it as it reads SQLite's files."""
     import shutil
+
     from sqlalchemy.engine import make_url
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     to.parent.mkdir(parents=True, exist_ok=True)
@@ -654,8 +663,9 @@ def test_personal_data_stays_where_it_belongs(live):
     serve process's logs, everything the Prefect API serves, and the messages
     each group received. Runs last in this module, so every case of the module
     is searched for too."""
-    import httpx
     import tomllib
+
+    import httpx
 
     env, home = live["env"], live["home"]
     held, unverified, lifted = PEOPLE["held"], PEOPLE["unverified"], PEOPLE["lifted"]

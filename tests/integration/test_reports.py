@@ -10,18 +10,17 @@ from zoneinfo import ZoneInfo
 import matplotlib.image
 import pytest
 
-from models import schema as t
+from custody.adapters import charts
+from custody.service.handlers import Core, Sender, ingest, load_roster, sweep
+from custody.service.reporting.dispatch import make_report, previous_period, publish_periodic_report, send_roster_watch
+from custody.service.reporting.figures import Period, ReportPeriodError
+from custody.store import schema as t
+from custody.store.db import make_engine, migrate
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.clock import FixedClock
-from models.db import make_engine, migrate
-from models.handlers import Core, Sender, ingest, load_roster, sweep
-from models.reporting import charts
-from models.reporting.dispatch import make_report, previous_period, publish_periodic_report, send_roster_watch
-from models.reporting.figures import Period, ReportPeriodError
-from tests.databases import database_url
 from models.durations import format_duration
-from models.store import SqlUnitOfWork
-from tests.builders import (detainer_event, lift_event, policy, release_event, released_event, service_event,
-                            transfer_event, utc)
+from tests.builders import detainer_event, lift_event, policy, release_event, released_event, service_event, transfer_event, utc
+from tests.databases import database_url
 from tests.integration.cli import custody, custody_env
 from tests.integration.helpers import rows
 from tests.report_dataset import BADGES, BOOKINGS, MIX, ROSTER_RENEWED, UNCOVERED_DAYS, plan, run
@@ -279,7 +278,7 @@ def test_a_deadline_still_to_come_is_no_over_detention(core, clock, tmp_path):
 
 
 def test_failed_notifications_and_their_escalation_are_listed(core, clock, tmp_path):
-    from tasks.relay import Recipients, Relay
+    from custody.adapters.apprise_relay import Recipients, Relay
     path = tmp_path / "apprise.yml"
     # the release desk's only channel is a port nobody listens on; the others deliver to a real receiver
     from tests.integration.receivers import JsonReceiver

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-import models.handlers as handlers
-from models import schema as t
-from models.handlers import Sender, SweepReport, advance_cases, due_cases, ingest, sweep
+import custody.service.handlers as handlers
+from custody.service.handlers import Sender, SweepReport, advance_cases, due_cases, ingest, sweep
+from custody.store import schema as t
+from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork, saved_state
 from models.domain import Notice, Status
-from models.store import ConcurrentUpdate, SqlUnitOfWork, saved_state
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 1, 12)

@@ -7,8 +7,8 @@ execution, one worker) and every legal action is in the audit trail once,
 while both workers take work."""
 from __future__ import annotations
 
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from custody.config import Settings
-from models import schema as t
-from models.db import make_engine
-from models.handlers import Core, Sender, ingest
+from custody.service.handlers import Core, Sender, ingest
+from custody.store import schema as t
+from custody.store.db import make_engine
 from models.clock import SystemClock
 from models.policy import load_policy
 from tests.builders import detainer_event, release_event
@@ -171,7 +171,7 @@ def executions(run_id) -> int:
 
 
 def test_two_workers_share_the_holds_and_run_each_step_once(pool):
-    from tasks.sync import sync_case
+    from custody.adapters.prefect.sync import sync_case
 
     core, logs = pool["core"], pool["logs"]
     t0 = datetime.now(timezone.utc)

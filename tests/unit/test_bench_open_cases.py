@@ -9,9 +9,9 @@ import pytest
 
 from bench.common import detainer_event
 from bench.open_cases import first_wait
+from custody.adapters.prefect.mirror import mirror_digest
+from custody.service.handlers import Sender, ingest
 from flows.case import WAIT_KEY
-from models.handlers import Sender, ingest
-from models.mirror import mirror_digest
 from tests.builders import policy
 
 

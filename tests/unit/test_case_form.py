@@ -1,4 +1,4 @@
-"""The officer's form (flows/case.py, models/officer_report.py): its Markdown
+"""The officer's form (flows/case.py, custody/service/officer_report.py): its Markdown
 shows when the window closes and a refusal as the characters it holds,
 whatever the officer typed; a submitted form becomes one event, the same
 wherever it is read."""
@@ -75,7 +75,7 @@ SUBMITTED = utc(2026, 3, 11, 12, 0, 7)
 
 
 def test_a_form_becomes_one_event_the_same_for_every_reader():
-    from models.officer_report import OfficerReport, report_event_id, service_event
+    from custody.service.officer_report import OfficerReport, report_event_id, service_event
     first = service_event("2026-00007", "B1", "RCJ", OfficerReport.model_validate(REPORT), "waits-for-wso-service-ab-0",
                           SUBMITTED, policy())
     again = service_event("2026-00007", "B1", "RCJ", OfficerReport.model_validate(dict(REPORT)), "waits-for-wso-service-ab-0",
@@ -87,7 +87,7 @@ def test_a_form_becomes_one_event_the_same_for_every_reader():
 
 
 def test_a_typed_time_without_an_offset_is_jail_time_and_outside_the_jail_is_refused_by_intake():
-    from models.officer_report import OfficerReport, service_event
+    from custody.service.officer_report import OfficerReport, service_event
     typed = OfficerReport.model_validate({**REPORT, "served_at": "2026-03-11T07:58:00"})
     event = service_event("2026-00007", "B1", "RCJ", typed, "k", SUBMITTED, policy())
     assert parse_event(event, NOW).occurred_at == utc(2026, 3, 11, 11, 58)  # 07:58 EDT
@@ -102,12 +102,12 @@ def test_a_typed_time_without_an_offset_is_jail_time_and_outside_the_jail_is_ref
     ("officer_badge: badge 'W-9' is not on the WSO roster", "officer_badge: badge 'W-9' is not on the WSO roster"),
 ])
 def test_intakes_reasons_name_the_forms_fields(reason, shown):
-    from models.officer_report import form_reason
+    from custody.service.officer_report import form_reason
     assert form_reason(reason) == shown
 
 
 def test_only_a_response_to_the_officers_form_is_read_as_a_report():
-    from models.officer_report import response_key, wait_key_of
+    from custody.service.officer_report import response_key, wait_key_of
     key = "waits-for-wso-service-0123456789abcdef-2"
     assert wait_key_of(response_key(key)) == key
     assert wait_key_of(f"suspended-{key}-description") is None

@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 
-from models.mirror import hold_steps, mirror_digest, mirror_view
+from custody.adapters.prefect.mirror import hold_steps, mirror_digest, mirror_view
 from tests.builders import open_case, policy, utc
 from tests.unit.test_case import RECEIVED, T0, held_case, served
 
@@ -26,7 +26,7 @@ def test_the_digest_is_the_same_in_another_process():
     pol = policy()
     here = mirror_digest(held_case(pol)[0], pol)
     code = ("from tests.builders import policy; from tests.unit.test_case import held_case; "
-            "from models.mirror import mirror_digest; p = policy(); print(mirror_digest(held_case(p)[0], p))")
+            "from custody.adapters.prefect.mirror import mirror_digest; p = policy(); print(mirror_digest(held_case(p)[0], p))")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.strip()
     assert there == here

@@ -8,9 +8,9 @@ import logging
 import queue
 import threading
 
-from models.handlers import Core
+from custody.service.handlers import Core
 
-log = logging.getLogger("custody.bridge")
+log = logging.getLogger("custody.adapters.prefect.bridge")
 
 
 class PrefectBridge(threading.Thread):
@@ -29,7 +29,7 @@ class PrefectBridge(threading.Thread):
         self._queue.put(None)
 
     def run(self) -> None:
-        from tasks.sync import reconcile, sync_case
+        from custody.adapters.prefect.sync import reconcile, sync_case
 
         while not self._stopping.is_set():
             try:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from models import schema as t
+from custody.store import schema as t
 from models.audit_chain import GENESIS, chain_of, entry_hash, first_broken_link
 from models.case import Case
 from models.domain import OPEN_STATUSES, Detainer, DetainerForm, Notice, RosterEntry, Status, Transition, WarrantForm

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from custody.service.handlers import Core
+from custody.service.reporting.figures import Figures, Period
+from custody.service.reporting.report import ReportFiles, gather, markdown, write_report
+from custody.service.reporting.roster_watch import RosterWatch, watch
 from models.domain import Transition
-from models.handlers import Core
-from models.reporting.figures import Figures, Period
-from models.reporting.report import ReportFiles, gather, markdown, write_report
-from models.reporting.roster_watch import RosterWatch, watch
 
 REPORT_GROUPS = ("sheriff", "supervisors")
 

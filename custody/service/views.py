@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.case import Case
 from models.clock import iso_z
 from models.policy import Policy
-from models.store import SqlUnitOfWork
 
 
 def format_local(text: str | None, policy: Policy) -> str:

@@ -15,15 +15,15 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from custody.store.db import DatabaseBusy, contention
+from custody.store.unit_of_work import AuditEntry, ConcurrentUpdate, SqlUnitOfWork, saved_state
 from models.case import Case
 from models.clock import Clock, iso_z
-from models.db import DatabaseBusy, contention
 from models.domain import Detainer, Notice, Problem, Service, Status, Transition
 from models.events import IDENTIFIER, SAME_INSTANT_ORDER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_due_by, service_problems, service_window_end
-from models.store import AuditEntry, ConcurrentUpdate, SqlUnitOfWork, saved_state
 
 RETRIES = 8
 DUE_PER_PASS = 10000  # due cases one sweep reads at once; the rest come in the next pass, at once

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from custody.service.handlers import Core, IngestResult, Sender, ingest
 from models.events import FUTURE_TOLERANCE, field_name
-from models.handlers import Core, IngestResult, Sender, ingest
 from models.policy import Policy
 
 FORM_WAIT = "waits-for-wso-service"  # the case run's wait for the form (flows/case.py names its waits)

@@ -1,4 +1,4 @@
-"""The digest of what a case's run mirrors (models/mirror.py), stored with the
+"""The digest of what a case's run mirrors (custody/adapters/prefect/mirror.py), stored with the
 version it was read at, so that a commit that changes nothing the run acts on
 (a reminder sent, a notice acknowledged) marks the run in step without waking
 it. Rows from before have no digest: their runs are woken once, as before.

@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from custody.service.reporting.figures import FORMS, OUTCOMES, Figures, Period, compute, summary_stats
+from custody.service.reporting.roster_watch import days_without_officer, format_days
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.clock import iso_z
 from models.policy import Policy
-from models.reporting.figures import FORMS, OUTCOMES, Figures, Period, compute, summary_stats
-from models.reporting.roster_watch import days_without_officer, format_days
-from models.store import SqlUnitOfWork
 
 COUNTING_RULES = (
     "Detainers are counted when received. Cases are counted by how they ended, if they ended in the period, "
@@ -149,7 +149,7 @@ def write_report(figures: Figures, policy: Policy, folder: Path, generated_at: d
             writer.writerows(rows)
         csvs.append(path)
     # matplotlib costs every `custody` command a third of a second to import: only a report pays it.
-    from models.reporting import charts
+    from custody.adapters import charts
 
     drawn = []
     for name, draw in charts.CHARTS.items():

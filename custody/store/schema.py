@@ -231,7 +231,7 @@ case_runs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("synced_version", Integer, nullable=False),
     Column("last_error", Text),
-    Column("mirror_digest", String(64)),  # models/mirror.py: what the run mirrored at synced_version
+    Column("mirror_digest", String(64)),  # custody/adapters/prefect/mirror.py: what the run mirrored at synced_version
 )
 
 delivery_attempts = Table(
@@ -246,7 +246,7 @@ delivery_attempts = Table(
 )
 
 # How far the officers' reports submitted in the Prefect UI have been read into
-# the database, per reader (custody/officer_reports.py): every report Prefect had
+# the database, per reader (custody/adapters/prefect/form_reader.py): every report Prefect had
 # stored by `read_through` is in the inbox. Rule 6 waits on it (docs/rules.md).
 report_reads = Table(
     "report_reads", metadata,

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime, timedelta, timezone
-from uuid import UUID
-
 from typing import Any
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -23,7 +22,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Cancelled, Completed, Scheduled
 
-from models.officer_report import response_key
+from custody.service.officer_report import response_key
 
 CASE_DEPLOYMENT = "custody-case/case"
 HOLD_STEP_DEPLOYMENT = "custody-hold-step/hold-step"

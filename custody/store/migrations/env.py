@@ -1,5 +1,5 @@
 """Alembic environment. The application runs migrations itself at start
-(models.db.migrate); this file also lets a developer run `alembic` by hand
+(custody.store.db.migrate); this file also lets a developer run `alembic` by hand
 with -x url=... or CUSTODY_DATABASE_URL."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from models.schema import metadata
+from custody.store.schema import metadata
 
 config = context.config
 target_metadata = metadata

@@ -4,7 +4,7 @@ A WSO reports the service through the form of the case's run in the Prefect
 UI; Prefect stores the form and reschedules the run, whose new process may
 start seconds later on a busy machine. A legal fact must not wait for that:
 this reader, in `custody up`, finds the stored form within a second and records
-it through intake (models/officer_report.py), exactly as the run would, which
+it through intake (custody/service/officer_report.py), exactly as the run would, which
 then finds it recorded. It tells the officer the outcome on the run's page
 (its logs and timeline) at once.
 
@@ -22,12 +22,12 @@ from typing import Any, Callable
 from uuid import UUID
 
 from custody.loops import PassLoop
+from custody.service.handlers import Core, IngestResult
+from custody.service.officer_report import FORM_WAIT, record_report, wait_key_of
 from models.durations import format_duration
-from models.handlers import Core, IngestResult
-from models.officer_report import FORM_WAIT, record_report, wait_key_of
 from models.rules import NEVER_READ, service_due_by
 
-log = logging.getLogger("custody.officer_reports")
+log = logging.getLogger("custody.adapters.prefect.form_reader")
 
 SOURCE = "prefect-ui"  # the reader's row in report_reads
 POLL = timedelta(milliseconds=250)  # while some case's run may ask for the form
@@ -128,7 +128,7 @@ class OfficerReports(PassLoop):
         """The outcome on the run's page, where the officer pressed Submit."""
         from prefect.client.schemas.actions import LogCreate
 
-        from tasks.artifacts import publish_timeline_for_run
+        from custody.adapters.prefect.artifacts import publish_timeline_for_run
 
         with self.core.uow(read_only=True) as uow:
             case = uow.case_get(case_id)

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # reports are made by services and CI, never on a screen
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from models.reporting.figures import FORMS, OUTCOMES, Figures  # noqa: E402
+from custody.service.reporting.figures import FORMS, OUTCOMES, Figures  # noqa: E402
 
 LIMIT_COLOR = "#d62728"
 BAR_COLOR = "#1f77b4"

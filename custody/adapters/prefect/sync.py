@@ -1,0 +1,112 @@
+"""Bringing Prefect in line with the database, never the other way round."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect.client.schemas.objects import StateType
+
+from custody.adapters.prefect.artifacts import publish_timeline_for_run
+from custody.adapters.prefect.mirror import mirror_digest
+from custody.adapters.prefect.runs import (
+    IDLE,
+    cancel_scheduled_for_case,
+    create_case_run,
+    end_case_run,
+    is_stale_claim,
+    read_case_run,
+    wake_case_run,
+)
+from custody.service.handlers import Core
+
+log = logging.getLogger("custody.sync")
+
+
+def sync_case(core: Core, case_id: str) -> str:
+    """Create the case's run if it has none; bring it in line with the latest
+    version of the case. Safe to call from anywhere, any number of times.
+
+    A run is a new process each time it is woken, so it is woken only when
+    something it mirrors changed (custody/adapters/prefect/mirror.py); otherwise the sync marks
+    it in step and refreshes its timeline through the API. The run of an ended
+    case is ended by the sync itself, as the flow would end it."""
+    with core.uow(read_only=True) as uow:
+        case = uow.case_get(case_id)
+        run = uow.case_run_get(case_id)
+    if case is None:
+        return "no such case"
+    try:
+        if run is None or run["flow_run_id"] is None:
+            # A case that opens ended (a detainer for someone already released) gets
+            # its run for the record, created Completed: no runner ever starts it.
+            ended = None if case.is_open else outcome_of(case)
+            flow_run_id = create_case_run(case_id, case.facility, ended_with=ended)
+            with core.uow() as uow:
+                uow.case_run_record(case_id, flow_run_id, core.clock.now())
+                uow.commit()
+            if ended:
+                publish_timeline_for_run(core, case_id, flow_run_id)
+                return "created ended, " + _end_with_case(core, case, flow_run_id, mirror_digest(case, core.policy))
+            return "created"
+        if run["synced_version"] >= case.version:
+            return "in step"
+        digest = mirror_digest(case, core.policy)
+        if not case.is_open:
+            return _end_with_case(core, case, run["flow_run_id"], digest)
+        if run["mirror_digest"] == digest and read_case_run(run["flow_run_id"]).state_type is StateType.PAUSED:
+            # The run waits on exactly what the case still says: only the timeline moved.
+            publish_timeline_for_run(core, case_id, run["flow_run_id"])
+            with core.uow() as uow:
+                unchanged = uow.case_run_synced_unchanged(case_id, case.version, run["synced_version"], digest)
+                uow.commit()
+            if unchanged:
+                return "in step (nothing it mirrors changed)"
+            # The run wrote since we read it (it was woken meanwhile): decide as for any lagging run.
+        # A waiting run is woken; a crashed or failed one is restarted.
+        return wake_case_run(run["flow_run_id"])
+    except Exception as exc:  # Prefect down: the database keeps the truth; retry later
+        with core.uow() as uow:
+            uow.case_run_record(case_id, None, core.clock.now(), error=f"{type(exc).__name__}: {exc}"[:500])
+            uow.commit()
+        log.warning("case %s: Prefect not reachable (%s); the reconciler will catch up", case_id, exc)
+        return "deferred"
+
+
+def _end_with_case(core: Core, case, flow_run_id: str, digest: str) -> str:
+    """The case has ended (released, transferred, closed): its future hold steps
+    go now, and a run that is not executing is ended Completed with the outcome,
+    the state the flow itself returns, without a process. A run that is
+    executing is left alone: it re-reads the case and ends by itself (and if it
+    read the case before it ended, its suspend is refused and it re-reads)."""
+    cancel_scheduled_for_case(case.case_id)
+    run = read_case_run(flow_run_id)
+    state = run.state_type
+    if state in (StateType.COMPLETED, StateType.CANCELLED):
+        outcome = "finished"  # nothing left to mirror
+    elif state in IDLE or state is None or is_stale_claim(run):
+        publish_timeline_for_run(core, case.case_id, flow_run_id)
+        if not end_case_run(flow_run_id, outcome_of(case)):
+            return f"left {state.value.lower() if state else 'unknown'}"  # it moved meanwhile: the next pass decides
+        outcome = "ended"
+    else:
+        return f"left {state.value.lower()}"
+    with core.uow() as uow:
+        uow.case_run_synced(case.case_id, case.version, digest)
+        uow.commit()
+    return outcome
+
+
+def outcome_of(case) -> str:
+    """What the case flow returns when it ends (flows/case.py)."""
+    return f"{case.status}: {case.status_reason or ''}".strip()
+
+
+def reconcile(core: Core, limit: int = 500) -> dict[str, Any]:
+    with core.uow(read_only=True) as uow:
+        lagging = uow.cases_out_of_sync(limit)
+    outcomes: dict[str, int] = {}
+    for row in lagging:
+        outcome = sync_case(core, row["case_id"])
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return {"examined": len(lagging), "outcomes": outcomes}
+
