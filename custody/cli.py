@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from custody.config import ConfigError, Settings
 from custody.encoding import TWICE, json_lines, named_twice, parse_json
 from custody.service.handlers import Core, IngestResult, Sender, ingest_many, load_roster, sweep
-from custody.service.views import case_detail, find_case, open_cases
+from custody.service.views import case_detail, find_case, format_past_due, open_case_details, open_cases
 from custody.service.views import format_left as _left
 from custody.service.views import format_local as _local
 from custody.store.db import DatabaseBusy, DatabaseError
@@ -224,13 +224,14 @@ def cmd_case_record(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_cases(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
+        if args.json:  # the same object for each case as `custody case show --json`
+            out.write(json.dumps(open_case_details(uow, core.policy, core.clock.now()), indent=2) + "\n")
+            return 0
         views = open_cases(uow, core.policy, core.clock.now())
-    if args.json:
-        out.write(json.dumps(views, indent=2) + "\n")
-        return 0
     rows = [[v["case_id"], v["booking_number"], v["status"], _local(v["t0"], core.policy),
-             _local(v["deadline_at"], core.policy), _left(v["seconds_left"]), v["served_by"] or "-"] for v in views]
-    _table(rows, ["case", "booking", "status", "T0", "deadline", "left", "served by"], out)
+             _local(v["deadline_at"], core.policy), _left(v["seconds_left"]), format_past_due(v["minutes_past_due"]),
+             v["served_by"] or "-"] for v in views]
+    _table(rows, ["case", "booking", "status", "T0", "deadline", "left", "past due", "served by"], out)
     out.write(f"{len(views)} open case(s)\n")
     return 0
 

@@ -101,8 +101,17 @@ class Case:
     def merge_detainer(self, detainer: Detainer) -> None:
         """Rule 11: one active case per person; a re-issued detainer merges."""
         if self.status is Status.AWAITING_RELEASE:
-            self.detainer = detainer
-            self._note("detainer_merged", f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; it now governs the case")
+            old_warrant, self.detainer = self.detainer.warrant_number, detainer
+            reason = f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; it now governs the case"
+            if self.served_at is not None and detainer.warrant_number != old_warrant:
+                # Rule 5: the service was of warrant `old_warrant`; the hold may only rest on the one that now governs.
+                reason += (f"; the service at {iso_z(self.served_at)} by badge {self.served_by} was of warrant {old_warrant}, "
+                           f"not {detainer.warrant_number}: it no longer counts and the new warrant must be served")
+                self.served_at = self.served_by = self.service_event_id = None
+                self._note("detainer_merged", reason, Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=detainer.warrant_number or ""),
+                           Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
+                return
+            self._note("detainer_merged", reason)
         else:
             self._note("detainer_merged", f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; the running clock is unchanged",
                        Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
@@ -155,16 +164,29 @@ class Case:
         self.deadline_at = hold_deadline(self.t0, policy)
         self.release_order_at = release_order_time(self.deadline_at, policy)
         reason = f"earlier release authorisation at {iso_z(at)}: T0 moved to {iso_z(self.t0)}, deadline now {iso_z(self.deadline_at)}"
+        corrected = Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING, mark=iso_z(self.t0) or "")
         late_service = (policy.mode is Mode.WSO and self.served_at is not None
                         and self.served_at > service_due_by(at, policy))
-        if self.status is Status.HELD and late_service:
+        if self.hold_authorized and late_service:
+            # The hold never had authority: withdrawn whether it is running,
+            # ordered ended, or already over (the record and report count from it).
             self.hold_authorized = False
             self.no_hold_reason = "the warrant was served after the grace counted from the corrected T0"
-            self.effects.append(Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING))
-            self._order_release(f"{reason}; {self.no_hold_reason}", now)
+            if self.status is Status.HELD:
+                self.effects.append(corrected)
+                self._order_release(f"{reason}; {self.no_hold_reason}", now)
+                return
+            left = self.left_custody_at
+            late = self._late(left, policy) if left is not None else ""
+            self._note("hold_withdrawn", f"{reason}; {self.no_hold_reason}: the hold had no authority{late}",
+                       *((corrected,) if self.is_open else ()))
             return
-        notices = (Notice("t0-corrected", ("supervisors", "ice"), Urgency.WARNING),) if self.is_open else ()
-        self._note("t0_corrected", reason, *notices)
+        if self.status is Status.RELEASE_AUTHORIZED:
+            due = service_due_by(at, policy)
+            self._move(Status.RELEASE_AUTHORIZED, "t0_corrected", f"{reason}; a certified WSO must serve the warrant by {iso_z(due)}",
+                       corrected, Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=iso_z(due) or ""))
+            return
+        self._note("t0_corrected", reason, *((corrected,) if self.is_open else ()))
 
     def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
         if problems:
@@ -250,8 +272,9 @@ class Case:
         at = as_utc(at)
         if self.status in TERMINAL_STATUSES:
             # Closed without a hold, the person was still in the jail: this is when they left it.
-            late = self._late(at, policy) if self.status is Status.CLOSED and self.released_at is None else ""
-            if self.released_at is None:
+            closed_in_jail = self.status is Status.CLOSED and self.released_at is None
+            late = self._late(at, policy) if closed_in_jail else ""
+            if closed_in_jail:
                 self.released_at = at
             self._note("release_recorded", f"left the jail at {iso_z(at)} (released by {released_by}); the case was already {self.status}"
                        + late)
@@ -329,7 +352,7 @@ class Case:
         if self.deadline_at is None:
             return from_order
         before_deadline = self.deadline_at - policy.page_supervisors_before
-        return before_deadline if self.hold_authorized else min(from_order, before_deadline)
+        return before_deadline if self.holds_on_authority else min(from_order, before_deadline)
 
     # --- views -------------------------------------------------------------------
 
@@ -379,6 +402,12 @@ class Case:
         return max(int((until - due[0]).total_seconds() // 60), 0)
 
     @property
+    def holds_on_authority(self) -> bool:
+        """Authorised and not lifted: the hold's deadline is still the time the
+        person may be kept until (after a lift, release is due at once)."""
+        return self.hold_authorized and self.lifted_at is None
+
+    @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
@@ -393,8 +422,8 @@ class Case:
     # --- internals -----------------------------------------------------------------
 
     def _reminders_apply(self) -> bool:
-        return (self.status in (Status.HELD, Status.RELEASE_ORDERED) and self.hold_authorized
-                and self.lifted_at is None and self.deadline_at is not None)
+        return (self.status in (Status.HELD, Status.RELEASE_ORDERED) and self.holds_on_authority
+                and self.deadline_at is not None)
 
     def _remind(self, now: datetime, policy: Policy) -> None:
         if not self._reminders_apply():

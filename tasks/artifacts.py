@@ -15,7 +15,7 @@ from tasks.context import core
 def publish_board() -> int:
     c = core()
     with c.uow(read_only=True) as uow:
-        views = open_cases(uow, c.policy, c.clock.now(), limit=BOARD_ROWS)
+        views = open_cases(uow, c.policy, c.clock.now(), limit=BOARD_ROWS, orders_first=True)
         counts = uow.open_counts()
     create_table_artifact(key="custody-board", table=board_rows(views, c.policy) or [{"case": "no open cases"}],
                           description=board_description(views, counts, c.clock.now().isoformat(), c.policy))

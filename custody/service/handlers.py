@@ -20,7 +20,7 @@ from custody.store.unit_of_work import AuditEntry, ConcurrentUpdate, SqlUnitOfWo
 from models.case import Case
 from models.clock import Clock, iso_z
 from models.domain import Detainer, Notice, Problem, Service, Status, Transition
-from models.events import IDENTIFIER, SAME_INSTANT_ORDER, DetainerReceived, EventRejected, parse_event
+from models.events import FUTURE_TOLERANCE, IDENTIFIER, SAME_INSTANT_ORDER, DetainerReceived, EventRejected, parse_event
 from models.policy import Policy
 from models.roster import parse_roster
 from models.rules import service_due_by, service_problems, service_window_end
@@ -360,8 +360,15 @@ def _apply_to_case(uow: SqlUnitOfWork, policy: Policy, case: Case, event: Any, n
     elif kind == "custody.transferred":
         case.transfer(event.occurred_at, event.agency, event.officer_name, policy, now)
     elif kind == "notice.acknowledged":
-        count = uow.outbox_acknowledge(case.case_id, event.notice, event.occurred_at, event.acknowledged_by)
+        # Clocks differ by a little: an acknowledgement may carry a time up to the
+        # tolerance intake allows for the future before the notice was queued.
+        count = uow.outbox_acknowledge(case.case_id, event.notice, event.occurred_at, event.acknowledged_by,
+                                       queued_by=event.occurred_at + FUTURE_TOLERANCE)
         if count == 0 and not replay:
+            queued = uow.first_unacknowledged_queued_at(case.case_id, event.notice)
+            if queued is not None:
+                raise EventRejected("occurred_at", f"{iso_z(event.occurred_at)} is before the {event.notice!r} notice to ICE "
+                                    f"it would acknowledge was queued ({iso_z(queued)})")
             raise EventRejected("notice", f"no unacknowledged {event.notice!r} notice to ICE is on file for this case")
         case.effects.append(Transition("notice_acknowledged", case.status, case.status,
                                        f"ICE acknowledged the {event.notice} notice ({event.acknowledged_by})"))
@@ -429,20 +436,22 @@ def _catch_up(uow: SqlUnitOfWork, policy: Policy, case: Case, event: DetainerRec
     if released_at is not None and released_at <= event.occurred_at:
         case.close_already_released(released_at, now)
         return
+    # Facts of one instant go in the order a batch of events applies them (SAME_INSTANT_ORDER).
+    order = SAME_INSTANT_ORDER
     steps: list[tuple[datetime, int, Callable[[], None]]] = []
     if booking["release_authorized_at"] is not None:
-        steps.append((booking["release_authorized_at"], 0, lambda: case.authorize_release(
+        steps.append((booking["release_authorized_at"], order["release.authorized"], lambda: case.authorize_release(
             booking["release_authorized_at"], booking["release_reason"] or "other", policy, now)))
     if booking["expected_release_at"] is not None:
-        steps.append((booking["expected_release_at"], 1, lambda: case.schedule_release(booking["expected_release_at"], policy, now)))
+        steps.append((booking["expected_release_at"], order["release.scheduled"], lambda: case.schedule_release(booking["expected_release_at"], policy, now)))
     if released_at is not None:
-        steps.append((released_at, 2, lambda: case.confirm_release(released_at, "the jail's records (before the detainer arrived)", policy, now)))
+        steps.append((released_at, order["inmate.released"], lambda: case.confirm_release(released_at, "the jail's records (before the detainer arrived)", policy, now)))
     for row in pending:
         if row["type"] in CASE_LEVEL_TYPES:
             kept = parse_event(json.loads(row["body"]), now=None)
             if kept.facility is None:
                 kept = kept.model_copy(update={"facility": case.facility})
-            steps.append((row["occurred_at"], 3, lambda kept=kept: _apply_to_case(uow, policy, case, kept, now, replay=True)))
+            steps.append((row["occurred_at"], order[kept.type], lambda kept=kept: _apply_to_case(uow, policy, case, kept, now, replay=True)))
     for _, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
         step()
 

@@ -17,6 +17,11 @@ def format_local(text: str | None, policy: Policy) -> str:
     return policy.local(datetime.fromisoformat(text.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def format_past_due(minutes: int | None) -> str:
+    """How long past the time release was due: '-' when not past it."""
+    return "-" if not minutes else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def format_left(seconds: int | None) -> str:
     if seconds is None:
         return "-"
@@ -30,7 +35,7 @@ def _local(instant: datetime | None, policy: Policy) -> str | None:
 
 def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
     left = None
-    if case.deadline_at is not None and case.is_open and case.hold_authorized:
+    if case.deadline_at is not None and case.is_open and case.holds_on_authority:
         left = int((case.deadline_at - now).total_seconds())
     due = case.release_due(policy)
     return {
@@ -58,6 +63,7 @@ def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
         "released_at": iso_z(case.released_at),
         "transferred_at": iso_z(case.transferred_at),
         "transferred_to": case.transferred_to,
+        "lifted_at": iso_z(case.lifted_at),
         "next_due_at": iso_z(case.next_due_at(policy)) if case.is_open else None,
         # When our custody on the detainer had to end, and how long past it the person was held.
         "release_due_at": iso_z(due[0]) if due else None,
@@ -69,25 +75,42 @@ def case_summary(case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
 
 
 def case_detail(uow: SqlUnitOfWork, case: Case, policy: Policy, now: datetime) -> dict[str, Any]:
-    view = case_summary(case, policy, now)
-    view["unacknowledged_ice_notices"] = uow.unacknowledged_ice_notices([case.case_id]).get(case.case_id, [])
-    view["detainers"] = [{
-        "form": d["form"], "requests_custody": d["requests_custody"], "ice_event_number": d["ice_event_number"],
-        "issuing_office": d["issuing_office"], "issued_at": iso_z(d["issued_at"]), "received_at": iso_z(d["received_at"]),
-        "warrant_form": d["warrant_form"], "warrant_number": d["warrant_number"],
-        "identity_verified": d["identity_verified"], "event_id": d["event_id"],
-    } for d in uow.detainers_for_case(case.case_id)]
+    return case_details(uow, [case], policy, now)[0]
+
+
+def case_details(uow: SqlUnitOfWork, cases: list[Case], policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    """Each case's summary with its detainers and its timeline of events and
+    actions, read a chunk of cases at a time: `custody case show` and
+    `custody cases --json` give one and the same object for a case."""
+    ids = [c.case_id for c in cases]
+    unacked = uow.unacknowledged_ice_notices(ids)
+    detainers, inbox, audit = uow.detainers_for_cases(ids), uow.inbox_for_cases(ids), uow.audit_for_cases(ids)
+    views = []
+    for case in cases:
+        view = case_summary(case, policy, now)
+        view["unacknowledged_ice_notices"] = unacked.get(case.case_id, [])
+        view["detainers"] = [{
+            "form": d["form"], "requests_custody": d["requests_custody"], "ice_event_number": d["ice_event_number"],
+            "issuing_office": d["issuing_office"], "issued_at": iso_z(d["issued_at"]), "received_at": iso_z(d["received_at"]),
+            "warrant_form": d["warrant_form"], "warrant_number": d["warrant_number"],
+            "identity_verified": d["identity_verified"], "event_id": d["event_id"],
+        } for d in detainers.get(case.case_id, [])]
+        view["timeline"] = _timeline(inbox.get(case.case_id, []), audit.get(case.case_id, []))
+        views.append(view)
+    return views
+
+
+def _timeline(inbox: list, audit: list) -> list[dict[str, Any]]:
     timeline: list[dict[str, Any]] = []
-    for row in uow.inbox_for_case(case.case_id):
+    for row in inbox:
         timeline.append({"at": iso_z(row["occurred_at"]), "kind": "event", "type": row["type"], "event_id": row["event_id"],
                          "received_at": iso_z(row["received_at"]), "sender": row["sender"], "outcome": row["outcome"]})
-    for row in uow.audit_for_case(case.case_id):
+    for row in audit:
         timeline.append({"at": iso_z(row["at"]), "kind": "action", "action": row["action"], "actor": row["actor"],
                          "status_before": row["status_before"], "status_after": row["status_after"],
                          "reason": row["reason"], "source_event_id": row["source_event_id"]})
     timeline.sort(key=lambda item: (item["at"], item["kind"] == "action"))
-    view["timeline"] = timeline
-    return view
+    return timeline
 
 
 def find_case(uow: SqlUnitOfWork, key: str) -> Case | None:
@@ -95,8 +118,15 @@ def find_case(uow: SqlUnitOfWork, key: str) -> Case | None:
     return uow.case_get(key) or uow.case_open_for(key) or uow.case_latest_for_booking(key)
 
 
-def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime, limit: int | None = None) -> list[dict[str, Any]]:
-    """Open cases, soonest deadline first (those with no clock running yet last); `limit`: the first that many."""
-    cases = uow.cases_open(limit)
+def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime, limit: int | None = None,
+               orders_first: bool = False) -> list[dict[str, Any]]:
+    """Open cases, soonest deadline first (those with no clock running yet last); `limit`: the first that many;
+    `orders_first`: releases ordered and not confirmed before all the rest."""
+    cases = uow.cases_open(limit, orders_first)
     unacked = uow.unacknowledged_ice_notices([c.case_id for c in cases])
     return [{**case_summary(c, policy, now), "unacknowledged_ice_notices": unacked.get(c.case_id, [])} for c in cases]
+
+
+def open_case_details(uow: SqlUnitOfWork, policy: Policy, now: datetime) -> list[dict[str, Any]]:
+    """Every open case as `case_details` gives it, in `open_cases`' order."""
+    return case_details(uow, uow.cases_open(), policy, now)

@@ -96,9 +96,20 @@ class SqlUnitOfWork:
         ).mappings())
 
     def inbox_for_case(self, case_id: str) -> list[RowMapping]:
-        return list(self.conn.execute(
-            select(t.inbox).where(t.inbox.c.case_id == case_id).order_by(t.inbox.c.received_at)
-        ).mappings())
+        return self.inbox_for_cases([case_id]).get(case_id, [])
+
+    def inbox_for_cases(self, case_ids: list[str]) -> dict[str, list[RowMapping]]:
+        return self._rows_by_case(t.inbox, case_ids, t.inbox.c.received_at, t.inbox.c.event_id)
+
+    def _rows_by_case(self, table, case_ids: list[str], *order) -> dict[str, list[RowMapping]]:
+        """Rows of `table` for each of the cases, in `order`, asked a chunk of
+        cases at a time (SQLite's limit on a statement's parameters)."""
+        found: dict[str, list[RowMapping]] = {}
+        for first in range(0, len(case_ids), IN_CHUNK):
+            for row in self.conn.execute(select(table).where(table.c.case_id.in_(case_ids[first:first + IN_CHUNK]))
+                                         .order_by(*order)).mappings():
+                found.setdefault(row["case_id"], []).append(row)
+        return found
 
     # --- bookings ----------------------------------------------------------------
 
@@ -173,11 +184,14 @@ class SqlUnitOfWork:
                                  .order_by(t.cases.c.opened_at)).mappings()
         return [_case_from_row(r) for r in rows]
 
-    def cases_open(self, limit: int | None = None) -> list[Case]:
+    def cases_open(self, limit: int | None = None, orders_first: bool = False) -> list[Case]:
         """Open cases, soonest deadline first (cases with no deadline yet last);
-        `limit`: only that many of them."""
+        `limit`: only that many of them. `orders_first`: every release ordered and
+        not yet confirmed comes before the rest (a release ordered without a
+        hold is due long before the deadline that would rank it)."""
         c = t.cases.c
-        query = self._case_select().where(c.status.in_(OPEN)).order_by(c.deadline_at.is_(None), c.deadline_at, c.case_id)
+        first = (c.status != Status.RELEASE_ORDERED.value,) if orders_first else ()
+        query = self._case_select().where(c.status.in_(OPEN)).order_by(*first, c.deadline_at.is_(None), c.deadline_at, c.case_id)
         rows = self.conn.execute(query if limit is None else query.limit(limit)).mappings()
         return [_case_from_row(r) for r in rows]
 
@@ -268,7 +282,10 @@ class SqlUnitOfWork:
         return self.conn.execute(insert(t.detainers).values(**values)).inserted_primary_key[0]
 
     def detainers_for_case(self, case_id: str) -> list[RowMapping]:
-        return list(self.conn.execute(select(t.detainers).where(t.detainers.c.case_id == case_id).order_by(t.detainers.c.id)).mappings())
+        return self.detainers_for_cases([case_id]).get(case_id, [])
+
+    def detainers_for_cases(self, case_ids: list[str]) -> dict[str, list[RowMapping]]:
+        return self._rows_by_case(t.detainers, case_ids, t.detainers.c.id)
 
     # --- audit and outbox ----------------------------------------------------------------
 
@@ -342,7 +359,10 @@ class SqlUnitOfWork:
         return self.conn.execute(select(func.count()).select_from(t.audit)).scalar_one()
 
     def audit_for_case(self, case_id: str) -> list[RowMapping]:
-        return list(self.conn.execute(select(t.audit).where(t.audit.c.case_id == case_id).order_by(t.audit.c.id)).mappings())
+        return self.audit_for_cases([case_id]).get(case_id, [])
+
+    def audit_for_cases(self, case_ids: list[str]) -> dict[str, list[RowMapping]]:
+        return self._rows_by_case(t.audit, case_ids, t.audit.c.id)
 
     def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
         return self.outbox_add_many([(case, notice, now)], policy)
@@ -517,11 +537,18 @@ class SqlUnitOfWork:
         a = t.delivery_attempts
         return list(self.conn.execute(select(a).where(a.c.outbox_id == outbox_id).order_by(a.c.id)).mappings())
 
-    def outbox_acknowledge(self, case_id: str, kind: str, at: datetime, by: str) -> int:
+    def outbox_acknowledge(self, case_id: str, kind: str, at: datetime, by: str, queued_by: datetime) -> int:
+        """ICE's acknowledgement, at `at`, of the notices of this kind queued by
+        `queued_by`: a notice queued later cannot be what was acknowledged."""
         o = t.outbox
         return self.conn.execute(update(o).where(o.c.case_id == case_id, o.c.kind == kind, o.c.recipient_group == "ice",
-                                                 o.c.acknowledged_at.is_(None))
+                                                 o.c.acknowledged_at.is_(None), o.c.created_at <= queued_by)
                                  .values(acknowledged_at=at, acknowledged_by=by)).rowcount
+
+    def first_unacknowledged_queued_at(self, case_id: str, kind: str) -> datetime | None:
+        o = t.outbox
+        return self.conn.execute(select(func.min(o.c.created_at)).where(
+            o.c.case_id == case_id, o.c.kind == kind, o.c.recipient_group == "ice", o.c.acknowledged_at.is_(None))).scalar()
 
     # --- reports ---------------------------------------------------------------------
 

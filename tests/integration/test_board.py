@@ -5,9 +5,9 @@ from datetime import timedelta
 
 import custody.store.unit_of_work as store
 from custody.adapters.prefect.artifacts import board_description
-from custody.service.handlers import Sender, ingest
+from custody.service.handlers import Sender, ingest, ingest_many, sweep
 from custody.service.views import open_cases
-from tests.builders import detainer_event, policy, release_event, utc
+from tests.builders import detainer_event, policy, release_event, service_event, utc
 
 T0 = utc(2026, 3, 1, 12)
 
@@ -31,7 +31,7 @@ def test_the_board_shows_the_soonest_deadlines_first_and_counts_the_rest(make_co
     assert [v["booking_number"] for v in views] == ["B2", "B1"]  # the two soonest deadlines
     assert counts == {"held": 3, "awaiting_release": 4}
     assert board_description(views, counts, clock.now().isoformat(), core.policy).startswith(
-        "Open cases, soonest deadline first: the 2 soonest of 7 (4 awaiting release, 3 held)")
+        "Open cases, releases ordered first, then soonest deadline: the 2 soonest of 7 (4 awaiting release, 3 held)")
 
 
 def test_without_a_limit_every_open_case_is_listed_those_without_a_clock_last(make_core, clock, monkeypatch):
@@ -43,3 +43,29 @@ def test_without_a_limit_every_open_case_is_listed_those_without_a_clock_last(ma
     assert [v["booking_number"] for v in views][:3] == ["B2", "B1", "B0"]
     assert {v["booking_number"] for v in views[3:]} == {"B3", "B4", "B5", "B6"}
     assert all("hold-started" in v["unacknowledged_ice_notices"] for v in views[:3])  # found across chunks
+
+
+def test_a_release_ordered_without_a_hold_heads_the_board_whatever_its_deadline_and_says_how_late(make_core, clock):
+    core = make_core(policy())  # wso mode: a release authorised and never served is ordered an hour later
+    t0 = T0 + timedelta(hours=2)
+    clock.set(T0)
+    for n in range(3):  # held on timely services, deadlines sooner than the unserved case's
+        released = T0 - timedelta(hours=n)
+        results = ingest_many(core, [detainer_event(f"d{n}", f"H{n}", T0 - timedelta(hours=5), a_number=f"A{n:09d}"),
+                                     release_event(f"r{n}", f"H{n}", released),
+                                     service_event(f"s{n}", f"H{n}", released + timedelta(minutes=5))], Sender("test"))
+        assert [r.result for r in results] == ["accepted"] * 3
+    clock.set(t0)
+    ingest(core, detainer_event("dx", "X1", T0 - timedelta(hours=5), a_number="A999999999"), Sender("test"))
+    ingest(core, release_event("rx", "X1", t0), Sender("test"))
+    clock.set(t0 + timedelta(hours=3))
+    sweep(core)  # the window closed long ago: release ordered, not confirmed
+    with core.uow(read_only=True) as uow:
+        views = open_cases(uow, core.policy, clock.now(), limit=2, orders_first=True)
+        counts = uow.open_counts()
+        by_deadline = open_cases(uow, core.policy, clock.now(), limit=2)
+    assert "X1" not in [v["booking_number"] for v in by_deadline]  # by its deadline alone it would not be shown
+    assert views[0]["booking_number"] == "X1" and views[0]["status"] == "release_ordered"
+    assert views[0]["minutes_past_due"] == 90  # three hours after T0, due at T0 + 1 h + 30 min
+    description = board_description(views, counts, clock.now().isoformat(), core.policy)
+    assert description.endswith("1 held past the time release was due.")

@@ -86,6 +86,11 @@ def test_cases_are_listed_soonest_deadline_first_and_undated_last(tmp_path):
     listed = custody_json(env, "cases")
     assert [c["booking_number"] for c in listed] == ["B3", "B2", "B1"]
     assert listed[-1]["deadline_at"] is None and listed[0]["deadline_at"].endswith("Z")
+    # each is the very object `case show` gives for the case, timeline and detainers included
+    for listed_case in listed:
+        shown = custody_json(env, "case", "show", listed_case["case_id"])
+        assert listed_case == {**shown, "seconds_left": listed_case["seconds_left"]}
+        assert listed_case["timeline"] and listed_case["detainers"]
 
 
 def test_a_bad_roster_is_refused_whole_naming_line_and_field(tmp_path):

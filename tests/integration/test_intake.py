@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from custody.service.handlers import Sender, ingest, sweep
+from custody.service.handlers import Sender, ingest, ingest_many, sweep
 from custody.service.views import find_case
 from custody.store import schema as t
 from models.domain import Status
@@ -18,6 +18,7 @@ from tests.builders import (
     transfer_event,
     utc,
 )
+from tests.databases import database_url
 from tests.integration.helpers import rows, snapshot
 
 OPERATOR = Sender("cli:test")
@@ -137,6 +138,21 @@ def test_release_before_the_detainer_is_kept_and_applied_when_it_arrives(core, c
     assert case.status is Status.HELD and case.t0 == t0 and case.served_by == "W-1"
     inbox = {r["event_id"]: r for r in rows(core.engine, t.inbox)}
     assert inbox["r1"]["case_id"] == inbox["s1"]["case_id"] == result.case_id
+
+
+def test_facts_kept_for_a_detainer_apply_in_the_order_a_batch_applies_them(make_core, clock, tmp_path):
+    """The service and the person's leaving at one instant: the service first, as
+    in one batch, whether the detainer came with them or after them."""
+    t0 = clock.now() - 20 * M
+    facts = [release_event("r1", "B1", t0), service_event("s1", "B1", t0 + 5 * M), released_event("o1", "B1", t0 + 5 * M)]
+    detainer = detainer_event("d1", "B1", t0 - 2 * H)
+    kept = make_core()
+    send(kept, *facts)
+    send(kept, detainer)
+    batched = make_core(url=database_url(tmp_path, "batched"))
+    assert [r.result for r in ingest_many(batched, [detainer, *facts], OPERATOR)] == ["accepted"] * 4
+    seen = [(c.status, c.hold_authorized, c.served_at, c.released_at) for c in (case_of(kept), case_of(batched))]
+    assert seen[0] == seen[1] == (Status.RELEASED, True, t0 + 5 * M, t0 + 5 * M)
 
 
 def test_a_detainer_for_someone_already_released_opens_a_closed_case(core, clock):

@@ -203,3 +203,16 @@ def test_ice_acknowledges_a_notice_and_unacknowledged_ones_show_on_the_board(cor
     assert "hold-started" in board_rows([view], core.policy)[0]["ICE notices not acknowledged"]
     again = ingest(core, {**ack, "event_id": "ack2"}, ice)
     assert again.result == "rejected" and again.reason.startswith("notice:")
+
+
+def test_an_acknowledgement_dated_before_its_notice_was_queued_is_refused_naming_occurred_at(core, clock):
+    held_case(core, clock)  # the notices are queued at the fixed clock's now
+    ice = Sender("ice", frozenset({"notice.acknowledged"}))
+    ack = {"event_id": "ack-early", "type": "notice.acknowledged", "booking_number": "B1",
+           "notice": "release-notice", "acknowledged_by": "ERO duty officer K",
+           "occurred_at": (clock.now() - 6 * M).isoformat()}
+    early = ingest(core, ack, ice)
+    assert early.result == "rejected" and early.reason.startswith("occurred_at:") and "release-notice" in early.reason
+    assert all(r["acknowledged_at"] is None for r in rows(core.engine, t.outbox))
+    # a clock a few minutes behind ours is still believed (the tolerance intake allows for the future)
+    assert ingest(core, {**ack, "event_id": "ack-skewed", "occurred_at": (clock.now() - 4 * M).isoformat()}, ice).result == "accepted"

@@ -250,6 +250,32 @@ def test_over_detention_counts_from_when_release_was_due_for_every_kind_of_case(
     assert f"{format_duration(timedelta(minutes=minutes))} AFTER release was due ({because}" in history[-1]
 
 
+def test_a_pickup_after_release_was_due_is_late_whether_or_not_a_hold_was_made(core, clock, tmp_path):
+    t0 = clock.now()
+    late_service = t0 + timedelta(hours=2)  # after the 1 h grace: no hold
+    for event in (detainer_event("d1", "P1", t0 - timedelta(days=1)), release_event("r1", "P1", t0),
+                  detainer_event("d2", "P2", t0 - timedelta(days=1), a_number="A000000002"), release_event("r2", "P2", t0),
+                  service_event("s2", "P2", t0 + timedelta(minutes=10))):
+        clock.set(max(clock.now(), datetime.fromisoformat(event["occurred_at"])))
+        assert ingest(core, event, Sender("test")).result == "accepted"
+    clock.set(late_service)
+    sweep(core)
+    assert ingest(core, service_event("s1", "P1", late_service), Sender("test")).result == "accepted"
+    clock.set(t0 + timedelta(hours=3))
+    for booking in ("P1", "P2"):  # ICE comes for both, three hours after T0
+        assert ingest(core, transfer_event(f"x-{booking}", booking, clock.now()), Sender("test")).result == "accepted"
+    clock.set(t0 + timedelta(hours=4))
+    today = clock.now().astimezone(NY).date()
+    figures, _ = make_report(core, today - timedelta(days=2), today, tmp_path / "r")
+    # P1: no hold, due at the window's close plus the desk's 30 minutes, picked up 90 minutes after that;
+    # P2: held on a timely service, picked up well within its deadline.
+    assert (figures.outcomes["picked_up_late"], figures.outcomes["picked_up"]) == (1, 1)
+    [over] = figures.over_detentions
+    assert over.minutes_past == 90
+    # the pickup delay is timed from the service that made the hold: P2's alone
+    assert [round(hours, 3) for _, hours in figures.pickup_delay_hours] == [round(170 / 60, 3)]
+
+
 def test_a_release_never_confirmed_counts_as_an_over_detention_until_it_is(core, clock, tmp_path):
     t0 = clock.now()
     for event in (detainer_event("d1", "B1", t0 - timedelta(days=1)), release_event("r1", "B1", t0),

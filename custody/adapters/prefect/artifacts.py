@@ -9,13 +9,15 @@ from typing import Any
 from custody.service.views import case_detail
 from custody.service.views import format_left as _left
 from custody.service.views import format_local as _local
+from custody.service.views import format_past_due
 from models.policy import Policy
 
 
 def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, str]]:
     return [{"case": v["case_id"], "booking": v["booking_number"], "status": v["status"],
              "T0": _local(v["t0"], policy), "deadline (local)": _local(v["deadline_at"], policy),
-             "time left": _left(v["seconds_left"]), "served by": v["served_by"] or "-",
+             "time left": _left(v["seconds_left"]), "past release due": format_past_due(v["minutes_past_due"]),
+             "served by": v["served_by"] or "-",
              "ICE notices not acknowledged": ", ".join(v.get("unacknowledged_ice_notices", [])) or "-",
              "warnings": "; ".join(v["warnings"]) or "-"} for v in views]
 
@@ -31,7 +33,10 @@ def board_description(views: list[dict[str, Any]], counts: dict[str, int], at: s
     total = sum(counts.values())
     shown = f"all {total}" if len(views) == total else f"the {len(views)} soonest of {total}"
     by_status = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-    return f"Open cases, soonest deadline first: {shown} ({by_status or 'none'}), at {_local(at, policy)}."
+    past = sum(1 for v in views if v["minutes_past_due"])
+    alarm = f" {past} held past the time release was due." if past else ""
+    return (f"Open cases, releases ordered first, then soonest deadline: {shown} ({by_status or 'none'}), "
+            f"at {_local(at, policy)}.{alarm}")
 
 
 # The marks that make inline Markdown or HTML: links and images, emphasis,

@@ -25,9 +25,9 @@ from models.domain import DetainerForm, Status
 from models.policy import Policy
 
 OUTCOMES = (
-    ("picked_up", "picked up by ICE within the limit"),
-    ("picked_up_late", "picked up by ICE after the limit"),
-    ("released_at_limit", "released at the limit (no pickup)"),
+    ("picked_up", "picked up by ICE in time"),
+    ("picked_up_late", "picked up by ICE after release was due"),
+    ("released_at_limit", "released after a hold (no pickup)"),
     ("lifted", "detainer lifted"),
     ("no_authority", "no authority to hold"),
     ("transferred_elsewhere", "transferred elsewhere"),
@@ -135,14 +135,17 @@ def ended_at(case: Case) -> datetime | None:
     return case.left_custody_at
 
 
-def outcome_of(case: Case) -> str:
-    """Read on a case that has ended."""
+def outcome_of(case: Case, policy: Policy) -> str:
+    """Read on a case that has ended. A pickup is late when it came after the
+    person's release was due (Case.release_due), as the over-detention table
+    counts it, whether or not a hold was ever authorised."""
     if case.lifted_at is not None:
         return "lifted"
     if case.status is Status.TRANSFERRED:
         if (case.transferred_to or "").upper() != "ICE":
             return "transferred_elsewhere"
-        late = case.deadline_at is not None and case.transferred_at is not None and case.transferred_at > case.deadline_at
+        due = case.release_due(policy)
+        late = due is not None and case.transferred_at is not None and case.transferred_at > due[0]
         return "picked_up_late" if late else "picked_up"
     if case.hold_authorized:
         return "released_at_limit"
@@ -201,12 +204,12 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
         if end is None or end >= period.end:
             outcomes["still_open"] += 1
         elif end >= period.start:
-            outcomes[outcome_of(case)] += 1
+            outcomes[outcome_of(case, policy)] += 1
             left = case.left_custody_at
             if case.hold_started_at is not None and case.t0 is not None and left is not None:
                 hours_held.append((case.case_id, (left - case.t0).total_seconds() / 3600))
-            if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE"
-                    and case.served_at is not None and case.transferred_at is not None):
+            if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE" and case.hold_authorized
+                    and case.served_at is not None and case.transferred_at is not None):  # a service that made the hold
                 pickup.append((case.case_id, (case.transferred_at - case.served_at).total_seconds() / 3600))
         found = _over_detention(case, period, policy, as_of)
         if found is not None:
