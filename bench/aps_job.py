@@ -26,7 +26,7 @@ def core():
 def order_release(case_id: str, due_iso: str) -> int:
     """The same compare-and-set step the backstop takes for one due case."""
     started.append((case_id, time.time()))
-    from custody.service.handlers import SweepReport, advance_cases
+    from custody.service.backstop import SweepReport, advance_cases
 
     c = core()
     report = SweepReport(c.clock.now())

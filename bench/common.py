@@ -153,7 +153,7 @@ class Workspace:
         """The product's core on this database. `setup=True`: for building
         populations only, commits are not flushed to disk (nothing measured
         goes through it; it spares the shared disk and the clock)."""
-        from custody.service.handlers import Core
+        from custody.service.core import Core
         from custody.store.db import make_engine, migrate
         from models.clock import SystemClock
         from models.policy import load_policy

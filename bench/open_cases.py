@@ -276,7 +276,7 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
 def first_wait(case_id: str, raw_event: dict[str, Any], policy, at: datetime | None = None) -> tuple[str, str]:
     """(mirror digest, pause key) of the first wait the case flow takes
     (flows/case.py) in the case this detainer opens as `case_id`: the case as
-    the intake opens it (custody/service/handlers.py), before it is posted."""
+    the intake opens it (custody/service/detainers.py), before it is posted."""
     from custody.adapters.prefect.mirror import mirror_digest
     from flows.case import WAIT_KEY
     from models.case import Case

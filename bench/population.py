@@ -16,7 +16,7 @@ from typing import Any, Callable
 from sqlalchemy import func, insert, select, text
 
 from bench.common import RELEASE_ORDER_AFTER_T0, detainer_event, now, release_event
-from custody.service.handlers import Core, Sender
+from custody.service.core import Core, Sender
 from custody.store import schema as t
 from models.audit_chain import GENESIS, entry_hash
 from models.clock import FixedClock
@@ -25,7 +25,7 @@ SETUP = Sender("bench-setup")
 
 
 def ingest_ok(core: Core, event: dict[str, Any]) -> str:
-    from custody.service.handlers import ingest
+    from custody.service.intake import ingest
 
     result = ingest(core, event, SETUP)
     if result.result != "accepted":

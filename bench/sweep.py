@@ -22,7 +22,8 @@ from sqlalchemy.engine.cursor import CursorFetchStrategy
 
 from bench.common import ROOT, Workspace, Workspaces, measured, now, percentile, raise_priority
 from bench.population import copy_cases, database_bytes, open_count, past_holds, table_bytes, waiting_cases
-from custody.service.handlers import Core, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Core
 
 HELD_SHARE = 0.1  # of the cases not due: held with a release order hours away; the rest wait for release
 

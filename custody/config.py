@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from custody.service.handlers import Sender
+from custody.service.core import Sender
 from models.events import EVENT_TYPES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from custody.service.handlers import Core, Sender, ingest, load_roster
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
+from custody.service.roster import load_roster
 
 log = logging.getLogger("custody.demo")
 

@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from custody.config import SenderRegistry
 from custody.encoding import TWICE, NotUtf8, named_twice, parse_json, utf8_text
-from custody.service.handlers import Core, IngestResult, echoable_id, ingest, ingest_many
+from custody.service.core import Core
+from custody.service.intake import IngestResult, echoable_id, ingest, ingest_many
 from custody.store.db import DatabaseBusy
 from models.event_schema import event_json_schema
+from models.events import Refusal
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1000
@@ -30,24 +32,22 @@ def _error(status: int, field: str, message: str, **headers: str) -> JSONRespons
     return JSONResponse({"error": f"{field}: {message}"}, status_code=status, headers=headers or None)
 
 
-def _status_for(result: dict[str, Any]) -> int:
-    if result["result"] == "accepted":
+REFUSAL_STATUS = {Refusal.INVALID: 422, Refusal.NOT_PERMITTED: 403, Refusal.CONFLICT: 409}
+
+
+def _status_for(result: IngestResult) -> int:
+    if result.result == "accepted":
         return 201
-    if result["result"] == "duplicate":
+    if result.result == "duplicate":
         return 200
-    reason = result.get("reason", "")
-    if reason.startswith("type: sender"):
-        return 403
-    if reason.startswith("event_id: already used"):
-        return 409
-    return 422
+    return REFUSAL_STATUS[result.refusal]
 
 
-def _batch_status(results: list[dict[str, Any]]) -> int:
+def _batch_status(results: list[IngestResult]) -> int:
     """An array is answered 200 when it stored something (or repeated what was
     stored); when every event in it was refused, with the refusal's own 4xx, so
     a sender that checks only the status never takes a refused batch for done."""
-    if any(r["result"] != "rejected" for r in results):
+    if any(r.result != "rejected" for r in results):
         return 200
     statuses = {_status_for(r) for r in results}
     return statuses.pop() if len(statuses) == 1 else 422
@@ -191,16 +191,16 @@ def create_app(core: Core, senders: SenderRegistry) -> FastAPI:
                 stored = iter(await run_in_threadpool(ingest_many, core, [e for e, t in zip(data, twice) if t is None], sender))
             except DatabaseBusy:
                 return _busy()
-            results = [next(stored).as_dict() if t is None else
-                       IngestResult(echoable_id(item), "rejected", f"{t}: {TWICE}").as_dict() for item, t in zip(data, twice)]
-            return JSONResponse({"results": results}, status_code=_batch_status(results))
+            results = [next(stored) if t is None else IngestResult(echoable_id(item), "rejected", f"{t}: {TWICE}")
+                       for item, t in zip(data, twice)]
+            return JSONResponse({"results": [r.as_dict() for r in results]}, status_code=_batch_status(results))
         twice = named_twice(data)
         if twice is not None:
             return _error(400, twice, TWICE)
         try:
-            result = (await run_in_threadpool(ingest, core, data, sender)).as_dict()
+            result = await run_in_threadpool(ingest, core, data, sender)
         except DatabaseBusy:
             return _busy()
-        return JSONResponse(result, status_code=_status_for(result))
+        return JSONResponse(result.as_dict(), status_code=_status_for(result))
 
     return app

@@ -8,7 +8,8 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from custody.service.handlers import Core, SweepReport, sweep, sweep_prepared
+from custody.service.backstop import SweepReport, refresh_due_instants, sweep, sweep_prepared
+from custody.service.core import Core
 
 log = logging.getLogger("custody.loops")
 
@@ -73,6 +74,22 @@ class Backstop(PassLoop):
         self.reread = reread
         self.last_report: SweepReport | None = None
         self._next_due: datetime | None = None
+        self._refreshed = False
+
+    def _refresh(self) -> int:
+        """Once, after the first pass (which orders at once what the stored
+        instants already show due, however many cases there are to re-read):
+        due instants stored by older code or an older policy are brought up to
+        date. A failure here never holds up a pass; it is tried after the next."""
+        try:
+            corrected = refresh_due_instants(self.core)
+        except Exception:
+            log.exception("backstop: could not bring the stored due instants up to date; will try again")
+            return 0
+        self._refreshed = True
+        if corrected:
+            log.warning("backstop: %d case(s) had a due instant from older code or policy; corrected", corrected)
+        return corrected
 
     def one_pass(self) -> timedelta | None:
         report = self._prepared_pass() or sweep(self.core)
@@ -81,6 +98,8 @@ class Backstop(PassLoop):
         for action in report.actions:
             log.warning("backstop %s %s: %s -> %s (%s)", action.case_id, action.action,
                         action.status_before, action.status_after, action.reason)
+        if not self._refreshed and self._refresh():
+            return timedelta(0)  # what the corrected instants make due is ordered at once
         until = wait_after(report, self.core.clock.now(), self.error_backoff / 25)
         return self.reread if until is None else min(max(until - PREPARE, timedelta(0)), self.reread)
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.service.reporting.dispatch import make_report, send_roster_watch
 from custody.service.reporting.figures import ReportPeriodError
 from custody.service.reporting.roster_watch import watch

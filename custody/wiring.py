@@ -5,7 +5,7 @@ from dataclasses import replace
 from typing import Callable
 
 from custody.config import Settings
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.store.db import make_engine, migrate
 from models.clock import Clock, SystemClock
 from models.policy import load_policy

@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from custody.service.handlers import Sender, ingest
+from custody.service.core import Sender
+from custody.service.intake import ingest
 from models.events import ICE_NOTICES
 
 

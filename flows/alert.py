@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from custody.service.handlers import raise_operations_alert
+from custody.service.alerts import raise_operations_alert
 
 
 @flow(name="custody-alert", persist_result=False)

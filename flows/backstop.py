@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from custody.adapters.prefect.sync import reconcile
-from custody.service.handlers import sweep
+from custody.service.backstop import sweep
 from tasks.artifacts import publish_board
 
 

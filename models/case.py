@@ -98,7 +98,7 @@ class Case:
         self.closed_at = now
         self._move(Status.CLOSED, "no_hold", self.no_hold_reason, Notice("already-released", ("ice", "records")))
 
-    def merge_detainer(self, detainer: Detainer) -> None:
+    def merge_detainer(self, detainer: Detainer, policy: Policy) -> None:
         """Rule 11: one active case per person; a re-issued detainer merges."""
         if self.status is Status.AWAITING_RELEASE:
             old_warrant, self.detainer = self.detainer.warrant_number, detainer
@@ -108,8 +108,8 @@ class Case:
                 reason += (f"; the service at {iso_z(self.served_at)} by badge {self.served_by} was of warrant {old_warrant}, "
                            f"not {detainer.warrant_number}: it no longer counts and the new warrant must be served")
                 self.served_at = self.served_by = self.service_event_id = None
-                self._note("detainer_merged", reason, Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=detainer.warrant_number or ""),
-                           Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
+                serve = (Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=detainer.warrant_number or ""),) if policy.mode is Mode.WSO else ()
+                self._note("detainer_merged", reason, *serve, Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
                 return
             self._note("detainer_merged", reason)
         else:
@@ -178,13 +178,17 @@ class Case:
                 return
             left = self.left_custody_at
             late = self._late(left, policy) if left is not None else ""
+            withdrawn = Notice("hold-withdrawn", ("supervisors", "sheriff") if late else ("supervisors",),
+                               Urgency.URGENT if late else Urgency.WARNING, mark=iso_z(self.t0) or "")
             self._note("hold_withdrawn", f"{reason}; {self.no_hold_reason}: the hold had no authority{late}",
-                       *((corrected,) if self.is_open else ()))
+                       withdrawn, *((corrected,) if self.is_open else ()))
             return
         if self.status is Status.RELEASE_AUTHORIZED:
             due = service_due_by(at, policy)
+            # An order to serve by a time already past would only mislead: the window's close is then decided at once.
+            serve = (Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=iso_z(due) or ""),) if now <= due and self.served_at is None else ()
             self._move(Status.RELEASE_AUTHORIZED, "t0_corrected", f"{reason}; a certified WSO must serve the warrant by {iso_z(due)}",
-                       corrected, Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=iso_z(due) or ""))
+                       corrected, *serve)
             return
         self._note("t0_corrected", reason, *((corrected,) if self.is_open else ()))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -285,13 +286,22 @@ SAME_INSTANT_ORDER: dict[str, int] = {kind: n for n, kind in enumerate((
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 
 
+class Refusal(StrEnum):
+    """What kind of refusal an event met: the endpoint answers each with its own
+    status, whatever the wording of the reason."""
+    INVALID = "invalid"              # the event, or a field of it, is wrong
+    NOT_PERMITTED = "not_permitted"  # the sender may not send events of this type
+    CONFLICT = "conflict"            # the event id is already used by a different event
+
+
 class EventRejected(ValueError):
     """A rejection that names the field: 'detainer.warrant.form: ...'."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: Refusal = Refusal.INVALID):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.code = code
 
 
 def parse_event(raw: Any, now: datetime) -> Any:

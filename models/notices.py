@@ -37,6 +37,7 @@ _SUBJECTS = {
     "pickup-after-close": "Pickup attempt after the case closed",
     "released": "Released from the jail",
     "t0-corrected": "Release time corrected: earlier deadline",
+    "hold-withdrawn": "Hold withdrawn: it had no authority",
 }
 
 
@@ -75,6 +76,9 @@ def render(notice: Notice, case: Case, group: str, policy: Policy) -> Message:
         lines.append(f"Expected release: {_when(case.expected_release_at, policy)}.")
     if notice.kind == "reminder":
         lines.append(f"{notice.mark} left before the hold deadline.")
+    if notice.kind == "hold-withdrawn":
+        due = case.release_due(policy)
+        lines.append(f"The hold had no authority ({case.no_hold_reason}); release was due {_when(due[0] if due else None, policy)}.")
     if notice.kind == "release-order":
         lines.append("Release the person now unless another lawful hold applies; confirm the release.")
     return Message(subject=subject, body="\n".join(lines))

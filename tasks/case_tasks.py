@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from custody.adapters.prefect.mirror import hold_steps, mirror_digest
 from custody.adapters.prefect.runs import read_report_input
-from custody.service.handlers import SweepReport, advance_cases
+from custody.service.backstop import SweepReport, advance_cases
 from custody.service.officer_report import record_report
 from custody.service.views import case_summary
 from tasks.context import core

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from custody.config import Settings
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.wiring import build_core
 
 

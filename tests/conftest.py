@@ -11,7 +11,8 @@ settings.register_profile("ci", max_examples=80)
 settings.register_profile("deep", max_examples=1500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from custody.service.handlers import Core, load_roster
+from custody.service.core import Core
+from custody.service.roster import load_roster
 from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
 from tests.builders import ROSTER_CSV, policy, utc

@@ -13,7 +13,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from custody.service.handlers import Core, Sender, ingest, load_roster, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
+from custody.service.roster import load_roster
 from tests.builders import copy_event, detainer_event, lift_event, release_event, released_event, service_event, transfer_event, utc
 
 OPERATOR = Sender("generator")

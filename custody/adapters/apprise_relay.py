@@ -24,7 +24,7 @@ from typing import Any
 
 import apprise
 
-from custody.service.handlers import Core
+from custody.service.core import Core
 
 log = logging.getLogger("custody.relay")
 

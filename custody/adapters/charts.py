@@ -82,7 +82,7 @@ def pickup_delay(figures: Figures, path: Path) -> Figure:
     ax.set_xlim(0, top)
     ax.set_xlabel(f"{unit} from warrant service to ICE taking custody")
     ax.set_ylabel("pickups")
-    ax.set_title(f"ICE pickup delay after service, {figures.period.label} ({len(values)} pickups)")
+    ax.set_title(f"ICE pickup delay after the hold started, {figures.period.label} ({len(values)} pickups)")
     ax.legend(loc="upper right")
     return _save(fig, path)
 

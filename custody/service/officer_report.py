@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from custody.service.handlers import Core, IngestResult, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import IngestResult, ingest
 from models.events import FUTURE_TOLERANCE, field_name
 from models.policy import Policy
 

@@ -239,6 +239,17 @@ class SqlUnitOfWork:
             query = query.with_for_update(of=t.cases, skip_locked=skip_locked)
         return [(_case_from_row(r), {name: r[name] for name in SAVED_STATE}) for r in self.conn.execute(query).mappings()]
 
+    def open_cases_with_due_instants(self) -> list[tuple[Case, datetime | None]]:
+        """Every open case with the next due instant stored for it."""
+        rows = self.conn.execute(self._case_select().where(t.cases.c.status.in_(OPEN))).mappings()
+        return [(_case_from_row(r), r["next_due_at"]) for r in rows]
+
+    def case_set_next_due(self, case: Case, at: datetime | None) -> bool:
+        """Only the derived instant, and only if nobody changed the case since it
+        was read; the version stays (nothing about the case itself changed)."""
+        return self.conn.execute(update(t.cases).where(t.cases.c.case_id == case.case_id, t.cases.c.version == case.version)
+                                 .values(next_due_at=at)).rowcount == 1
+
     def cases_save(self, changes: list[tuple[Case, datetime]], policy: Policy) -> None:
         """Compare-and-set on the version read, for many cases (each with when it
         was decided) in one call: if any changed meanwhile, none is written

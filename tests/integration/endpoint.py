@@ -23,7 +23,7 @@ import uvicorn
 
 from custody.config import DEFAULT_SENDERS, load_senders
 from custody.http import create_app
-from custody.service.handlers import Core
+from custody.service.core import Core
 from models.events import EVENT_TYPES
 
 # Every sender of the default configuration, plus one that may send every type

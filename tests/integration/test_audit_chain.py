@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from custody.service.handlers import Core, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
 from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
 from tests.builders import detainer_event, policy, release_event, service_event, utc
@@ -152,7 +153,7 @@ def test_concurrent_writers_of_the_system_chain_take_turns(make_core, db_url):
     the next link, whatever the database (on PostgreSQL they truly run at once)."""
     import threading
 
-    from custody.service.handlers import raise_operations_alert
+    from custody.service.alerts import raise_operations_alert
 
     core = make_core(roster=None)
     writers, each = 4, 15

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import event, select
 
 from custody.loops import HORIZON, PREPARE, Backstop
-from custody.service.handlers import Core, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from models.clock import FixedClock
 from tests.builders import detainer_event, policy, release_event, utc
@@ -161,7 +162,7 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
     and a hold step fails, so its failure alerts the supervisors, instead of
     logging "nothing due"; the backstop's next pass orders the release."""
     import tasks.case_tasks
-    from custody.service.handlers import SweepReport, advance_cases
+    from custody.service.backstop import SweepReport, advance_cases
     from custody.store.db import make_engine
     from tests.integration.test_busy_database import another_writer_holds_the_lock
 

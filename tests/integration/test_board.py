@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import custody.store.unit_of_work as store
 from custody.adapters.prefect.artifacts import board_description
-from custody.service.handlers import Sender, ingest, ingest_many, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Sender
+from custody.service.intake import ingest, ingest_many
 from custody.service.views import open_cases
 from tests.builders import detainer_event, policy, release_event, service_event, utc
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.store.db import make_engine
-from tests.builders import detainer_event, release_event, utc
+from tests.builders import detainer_event, release_event
 from tests.integration.endpoint import NAMES_A_FIELD, TOKENS, serving, write_senders
 from tests.integration.helpers import snapshot
 

@@ -59,7 +59,8 @@ def pending(core):
 def test_a_case_lags_from_each_change_until_its_run_has_seen_it(core, clock):
     from datetime import timedelta
 
-    from custody.service.handlers import Sender, ingest
+    from custody.service.core import Sender
+    from custody.service.intake import ingest
     from tests.builders import detainer_event, release_event
     t0 = clock.now() - timedelta(minutes=10)
     for event in (detainer_event("d1", "B1", t0), detainer_event("d2", "B2", t0, a_number="A000000002")):

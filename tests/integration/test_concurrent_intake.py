@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from custody.service.handlers import Core, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from custody.store.db import make_engine
 from tests.builders import detainer_event, release_event

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, text
 
-from custody.service.handlers import Core, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
@@ -63,12 +64,12 @@ def test_two_sweep_processes_at_once_order_each_release_once(tmp_path):
 def test_two_sweeps_with_the_same_due_list_racing_in_threads_order_each_release_once(tmp_path, monkeypatch):
     import threading
 
-    import custody.service.handlers
-    from custody.service.handlers import SweepReport, advance_cases, due_cases
+    import custody.service.backstop
+    from custody.service.backstop import SweepReport, advance_cases, due_cases
 
     # Small batches, so that on PostgreSQL the second sweep finds batches the
     # first does not hold yet (a batch it holds is skipped whole).
-    monkeypatch.setattr(custody.service.handlers, "SWEEP_BATCH", 5)
+    monkeypatch.setattr(custody.service.backstop, "SWEEP_BATCH", 5)
 
     url = database_url(tmp_path)
     engine = make_engine(url)

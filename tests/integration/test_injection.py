@@ -17,8 +17,7 @@ from sqlalchemy import inspect
 
 from custody.adapters.apprise_relay import Recipients, Relay
 from custody.adapters.prefect.artifacts import timeline_markdown
-from custody.config import Settings
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.service.views import case_detail
 from custody.store import schema as t
 from custody.store.db import make_engine

@@ -3,7 +3,9 @@ from datetime import timedelta
 
 import pytest
 
-from custody.service.handlers import Sender, ingest, ingest_many, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Sender
+from custody.service.intake import ingest, ingest_many
 from custody.service.views import find_case
 from custody.store import schema as t
 from models.domain import Status
@@ -128,6 +130,15 @@ def test_a_sender_may_send_only_its_own_event_types(core):
     assert send(core, release_event("r1", "B1", utc(2026, 3, 11, 11, 30)), sender=jail).result == "accepted"
 
 
+def test_each_refusal_carries_its_kind(core, clock):
+    from models.events import Refusal
+    event = detainer_event("d1", "B1", clock.now())
+    assert send(core, event, sender=Sender("jms", frozenset({"release.authorized"}))).refusal is Refusal.NOT_PERMITTED
+    assert send(core, {**event, "occurred_at": "2026-03-01T12:00:00"}).refusal is Refusal.INVALID
+    assert send(core, event).result == "accepted"
+    assert send(core, {**event, "facility": "RCJ", "booking_number": "B2"}).refusal is Refusal.CONFLICT
+
+
 def test_release_before_the_detainer_is_kept_and_applied_when_it_arrives(core, clock):
     t0 = clock.now() - 20 * M
     kept = send(core, release_event("r1", "B1", t0))
@@ -153,6 +164,17 @@ def test_facts_kept_for_a_detainer_apply_in_the_order_a_batch_applies_them(make_
     assert [r.result for r in ingest_many(batched, [detainer, *facts], OPERATOR)] == ["accepted"] * 4
     seen = [(c.status, c.hold_authorized, c.served_at, c.released_at) for c in (case_of(kept), case_of(batched))]
     assert seen[0] == seen[1] == (Status.RELEASED, True, t0 + 5 * M, t0 + 5 * M)
+
+
+def test_a_detainer_and_a_release_of_one_instant_apply_alike_kept_or_batched(make_core, clock, tmp_path):
+    at = clock.now() - 20 * M
+    detainer, release = detainer_event("d1", "B1", at), released_event("o1", "B1", at)
+    kept = make_core()
+    send(kept, release)
+    send(kept, detainer)
+    batched = make_core(url=database_url(tmp_path, "batched"))
+    assert [r.result for r in ingest_many(batched, [release, detainer], OPERATOR)] == ["accepted"] * 2
+    assert case_of(kept).status == case_of(batched).status
 
 
 def test_a_detainer_for_someone_already_released_opens_a_closed_case(core, clock):

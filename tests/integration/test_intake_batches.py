@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from custody.service.handlers import Core, Sender, ingest, ingest_many
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest, ingest_many
 from models.domain import Status
 from tests.builders import detainer_event, iso, release_event, service_event, transfer_event, utc
-from tests.integration.helpers import snapshot
 
 OPERATOR = Sender("cli:test")
 H, M = timedelta(hours=1), timedelta(minutes=1)

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from custody.adapters.apprise_relay import Recipients, Relay
-from custody.service.handlers import Sender, ingest, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from tests.builders import detainer_event, release_event, service_event
 from tests.integration.helpers import rows

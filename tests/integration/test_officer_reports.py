@@ -13,7 +13,8 @@ from sqlalchemy import select
 import custody.adapters.prefect.artifacts as artifacts
 import custody.adapters.prefect.form_reader as reader_module
 from custody.adapters.prefect.form_reader import MARGIN, OfficerReports
-from custody.service.handlers import Sender, ingest
+from custody.service.core import Sender
+from custody.service.intake import ingest
 from custody.service.officer_report import response_key
 from custody.store import schema as t
 from custody.store.unit_of_work import SqlUnitOfWork

@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from custody.service.handlers import Core, Sender, ingest, load_roster, sweep
+from custody.service.backstop import sweep
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
+from custody.service.roster import load_roster
 from custody.store.db import make_engine, migrate
 from models.clock import FixedClock
 from models.domain import DetainerForm, Status
@@ -224,7 +227,7 @@ def test_facts_count_by_their_own_time_however_they_are_batched_and_however_late
     """The same facts delivered one by one at their times (with a backstop that
     never lags), and all at once later in any order (before the deadline), end
     the same: status, hold, service, clock, and how the person left."""
-    from custody.service.handlers import ingest_many
+    from custody.service.intake import ingest_many
     note(f"events: {json.dumps(events)}")  # Hypothesis's own repr of them is empty
     folder = tmp_path / f"t{abs(hash(str(events))) % 10**9}"
     folder.mkdir(exist_ok=True)

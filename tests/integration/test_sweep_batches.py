@@ -5,8 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-import custody.service.handlers as handlers
-from custody.service.handlers import Sender, SweepReport, advance_cases, due_cases, ingest, sweep
+import custody.service.backstop as backstop
+from custody.service.backstop import SweepReport, advance_cases, due_cases, sweep
+from custody.service.core import Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork, saved_state
 from models.domain import Notice, Status
@@ -19,7 +21,7 @@ CASES = 120
 @pytest.fixture
 def due_core(make_core, clock, monkeypatch):
     """CASES holds whose release orders are all due (T0 + 46 h has passed)."""
-    monkeypatch.setattr(handlers, "SWEEP_BATCH", 50)
+    monkeypatch.setattr(backstop, "SWEEP_BATCH", 50)
     core = make_core(policy(mode="detainer", reminder_marks=["1h"]))
     clock.set(T0 + timedelta(minutes=1))
     for n in range(CASES):

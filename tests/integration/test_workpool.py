@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from custody.config import Settings
-from custody.service.handlers import Core, Sender, ingest
+from custody.service.core import Core, Sender
+from custody.service.intake import ingest
 from custody.store import schema as t
 from custody.store.db import make_engine
 from models.clock import SystemClock

@@ -10,7 +10,8 @@ import pytest
 from bench.common import detainer_event
 from bench.open_cases import first_wait
 from custody.adapters.prefect.mirror import mirror_digest
-from custody.service.handlers import Sender, ingest
+from custody.service.core import Sender
+from custody.service.intake import ingest
 from flows.case import WAIT_KEY
 from tests.builders import policy
 

@@ -107,7 +107,7 @@ def test_a_reissued_detainer_with_another_warrant_does_not_rest_on_the_old_warra
     case.record_service(served(RECEIVED + H), [], pol, now=RECEIVED + H)
     reissued = detainer(RECEIVED + 2 * H, event_number="EV2")
     reissued = type(reissued)(**{**reissued.__dict__, "warrant_number": "W-88"})
-    case.merge_detainer(reissued)
+    case.merge_detainer(reissued, pol)
     assert case.served_at is None and case.detainer.warrant_number == "W-88"
     assert "serve-warrant" in [n.kind for n in notices(case)]
     case.authorize_release(T0, "bond_posted", pol, now=T0)
@@ -118,7 +118,7 @@ def test_a_reissued_detainer_with_the_same_warrant_keeps_its_service():
     pol = policy()
     case = open_case(RECEIVED, pol)
     case.record_service(served(RECEIVED + H), [], pol, now=RECEIVED + H)
-    case.merge_detainer(detainer(RECEIVED + 2 * H, event_number="EV2"))
+    case.merge_detainer(detainer(RECEIVED + 2 * H, event_number="EV2"), pol)
     case.authorize_release(T0, "bond_posted", pol, now=T0)
     assert case.status is Status.HELD and case.served_at == RECEIVED + H
 
@@ -139,3 +139,38 @@ def test_a_release_reported_for_a_case_closed_without_a_hold_is_when_the_person_
     assert case.status is Status.CLOSED
     case.confirm_release(T0 + H, "Sgt Ames", pol, now=T0 + H)
     assert case.released_at == T0 + H
+
+
+def test_an_earlier_t0_whose_window_has_already_closed_orders_no_service():
+    pol = policy()
+    case = open_case(RECEIVED, pol)
+    case.authorize_release(T0, "bond_posted", pol, now=T0)
+    case.drain_effects()
+    case.authorize_release(T0 - 3 * H, "bond_posted", pol, now=T0 + 10 * M)  # its window closed two hours ago
+    assert "serve-warrant" not in [n.kind for n in notices(case)]
+    case.advance(T0 + 10 * M, pol)
+    assert case.status is Status.RELEASE_ORDERED
+
+
+def test_a_hold_withdrawn_after_the_person_left_is_told_to_supervisors_and_the_sheriff():
+    pol = policy()
+    case = held(pol)
+    case.advance(T0 + 46 * H, pol)
+    case.confirm_release(T0 + 47 * H, "Sgt Ames", pol, now=T0 + 47 * H)
+    case.drain_effects()
+    case.authorize_release(T0 - 2 * H, "bond_posted", pol, now=T0 + 48 * H)
+    [told] = [n for n in notices(case) if n.kind == "hold-withdrawn"]
+    assert set(told.groups) == {"supervisors", "sheriff"} and told.urgency == "urgent"
+    from models.notices import render
+    body = render(told, case, "supervisors", pol).body
+    assert "no authority" in body and "release was due 2026-03-10" in body
+
+
+def test_a_reissued_detainer_asks_for_no_service_where_service_makes_no_hold():
+    pol = policy(mode="detainer")
+    case = open_case(RECEIVED, pol)
+    case.record_service(served(RECEIVED + H), [], pol, now=RECEIVED + H)
+    case.drain_effects()
+    reissued = detainer(RECEIVED + 2 * H, event_number="EV2")
+    case.merge_detainer(type(reissued)(**{**reissued.__dict__, "warrant_number": "W-88"}), pol)
+    assert "serve-warrant" not in [n.kind for n in notices(case)]

@@ -3,7 +3,7 @@ a pause in front of a case that fell due while the pass was running."""
 from datetime import timedelta
 
 from custody.loops import wait_after
-from custody.service.handlers import SweepReport
+from custody.service.backstop import SweepReport
 from tests.builders import utc
 
 START = utc(2026, 3, 11, 12, 0)

@@ -33,7 +33,7 @@ def board_description(views: list[dict[str, Any]], counts: dict[str, int], at: s
     total = sum(counts.values())
     shown = f"all {total}" if len(views) == total else f"the {len(views)} soonest of {total}"
     by_status = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-    past = sum(1 for v in views if v["minutes_past_due"])
+    past = sum(1 for v in views if v["minutes_past_due"] is not None)
     alarm = f" {past} held past the time release was due." if past else ""
     return (f"Open cases, releases ordered first, then soonest deadline: {shown} ({by_status or 'none'}), "
             f"at {_local(at, policy)}.{alarm}")

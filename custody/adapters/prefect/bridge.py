@@ -8,7 +8,7 @@ import logging
 import queue
 import threading
 
-from custody.service.handlers import Core
+from custody.service.core import Core
 
 log = logging.getLogger("custody.adapters.prefect.bridge")
 

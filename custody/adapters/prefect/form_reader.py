@@ -22,7 +22,8 @@ from typing import Any, Callable
 from uuid import UUID
 
 from custody.loops import PassLoop
-from custody.service.handlers import Core, IngestResult
+from custody.service.core import Core
+from custody.service.intake import IngestResult
 from custody.service.officer_report import FORM_WAIT, record_report, wait_key_of
 from models.durations import format_duration
 from models.rules import NEVER_READ, service_due_by

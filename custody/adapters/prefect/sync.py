@@ -17,7 +17,7 @@ from custody.adapters.prefect.runs import (
     read_case_run,
     wake_case_run,
 )
-from custody.service.handlers import Core
+from custody.service.core import Core
 
 log = logging.getLogger("custody.sync")
 

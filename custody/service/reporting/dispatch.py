@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from custody.service.handlers import Core
+from custody.service.core import Core
 from custody.service.reporting.figures import Figures, Period
 from custody.service.reporting.report import ReportFiles, gather, markdown, write_report
 from custody.service.reporting.roster_watch import RosterWatch, watch

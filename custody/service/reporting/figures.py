@@ -209,8 +209,8 @@ def compute(period: Period, policy: Policy, cases: Iterable[Case], detainers: It
             if case.hold_started_at is not None and case.t0 is not None and left is not None:
                 hours_held.append((case.case_id, (left - case.t0).total_seconds() / 3600))
             if (case.status is Status.TRANSFERRED and (case.transferred_to or "").upper() == "ICE" and case.hold_authorized
-                    and case.served_at is not None and case.transferred_at is not None):  # a service that made the hold
-                pickup.append((case.case_id, (case.transferred_at - case.served_at).total_seconds() / 3600))
+                    and case.hold_started_at is not None and case.transferred_at is not None):  # from the hold's start
+                pickup.append((case.case_id, (case.transferred_at - case.hold_started_at).total_seconds() / 3600))
         found = _over_detention(case, period, policy, as_of)
         if found is not None:
             over.append(found)
