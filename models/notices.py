@@ -47,6 +47,19 @@ class Message:
     body: str
 
 
+@dataclass(frozen=True)
+class Addressed:
+    """One notice written out for one recipient group, as the outbox keeps it
+    until the relay delivers it: `key` makes the same notice never queued twice."""
+    key: str
+    case_id: str
+    kind: str
+    group: str
+    urgency: str
+    message: Message
+    at: datetime
+
+
 def _when(instant: datetime | None, policy: Policy) -> str:
     if instant is None:
         return "not set"
@@ -82,3 +95,9 @@ def render(notice: Notice, case: Case, group: str, policy: Policy) -> Message:
     if notice.kind == "release-order":
         lines.append("Release the person now unless another lawful hold applies; confirm the release.")
     return Message(subject=subject, body="\n".join(lines))
+
+
+def address(notice: Notice, case: Case, policy: Policy, at: datetime) -> list[Addressed]:
+    """The notice written for each of its groups, decided at `at`."""
+    return [Addressed(notice.key_for(case.case_id, group), case.case_id, notice.kind, group, str(notice.urgency),
+                      render(notice, case, group, policy), at) for group in notice.groups]

@@ -7,6 +7,7 @@ from datetime import datetime
 from custody.store.unit_of_work import AuditEntry, SqlUnitOfWork
 from models.case import Case
 from models.domain import Notice, Status, Transition
+from models.notices import address
 from models.policy import Policy
 from models.rules import service_due_by
 
@@ -43,5 +44,5 @@ def record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case,
     it was decided at), in order, each kind in one call."""
     uow.audit_add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
                         for case, effects, now in changed for effect in effects if isinstance(effect, Transition)])
-    uow.outbox_add_many([(case, effect, now) for case, effects, now in changed for effect in effects if isinstance(effect, Notice)],
-                        policy)
+    uow.outbox_add_many([message for case, effects, now in changed for effect in effects if isinstance(effect, Notice)
+                         for message in address(effect, case, policy, now)])

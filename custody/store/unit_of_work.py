@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from custody.store import schema as t
 from models.audit_chain import GENESIS, chain_of, entry_hash, first_broken_link
 from models.case import Case
-from models.domain import OPEN_STATUSES, Detainer, DetainerForm, Notice, RosterEntry, Status, Transition, WarrantForm
-from models.notices import render
+from models.domain import OPEN_STATUSES, Detainer, DetainerForm, RosterEntry, Status, Transition, WarrantForm
+from models.notices import Addressed
 from models.policy import Policy
 from models.rules import NEVER_READ
 
@@ -375,21 +375,13 @@ class SqlUnitOfWork:
     def audit_for_cases(self, case_ids: list[str]) -> dict[str, list[RowMapping]]:
         return self._rows_by_case(t.audit, case_ids, t.audit.c.id)
 
-    def outbox_add(self, case: Case, notice: Notice, policy: Policy, now: datetime) -> int:
-        return self.outbox_add_many([(case, notice, now)], policy)
-
-    def outbox_add_many(self, notices: list[tuple[Case, Notice, datetime]], policy: Policy) -> int:
-        """One row per recipient group of each notice (created at its instant),
-        unless its idempotency key is already there; returns the rows added."""
-        rows = []
-        for case, notice, now in notices:
-            for group in notice.groups:
-                message = render(notice, case, group, policy)
-                rows.append(dict(
-                    idempotency_key=notice.key_for(case.case_id, group), case_id=case.case_id, kind=notice.kind,
-                    recipient_group=group, urgency=str(notice.urgency), subject=message.subject, body=message.body,
-                    state="pending", created_at=now, attempts=0, next_attempt_at=now))
-        return self._insert_ignore(t.outbox, rows)
+    def outbox_add_many(self, messages: list[Addressed]) -> int:
+        """One row per message, unless its idempotency key is already there;
+        returns the rows added."""
+        return self._insert_ignore(t.outbox, [dict(
+            idempotency_key=m.key, case_id=m.case_id, kind=m.kind, recipient_group=m.group, urgency=m.urgency,
+            subject=m.message.subject, body=m.message.body, state="pending", created_at=m.at, attempts=0,
+            next_attempt_at=m.at) for m in messages])
 
     # --- the Prefect runs that mirror cases ---------------------------------------------
 

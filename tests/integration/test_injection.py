@@ -50,7 +50,7 @@ def case_events(k: int, p: dict[str, str], t: datetime) -> list[dict]:
     detainer["detainer"]["issuing_office"] = p["issuing_office"]
     copy = {**copy_event(f"inj-{k}-c", booking, t - timedelta(hours=2)), "served_by": p["served_by"], "language": p["language"]}
     scheduled = scheduled_event(f"inj-{k}-s", booking, t - timedelta(hours=2), t + timedelta(days=3))
-    ack = {"event_id": f"inj-{k}-a", "type": "notice.acknowledged", "occurred_at": iso(t - timedelta(hours=1)),
+    ack = {"event_id": f"inj-{k}-a", "type": "notice.acknowledged", "occurred_at": iso(t),
            "booking_number": booking, "notice": "advance-notice", "acknowledged_by": p["acknowledged_by"]}
     lift = {**lift_event(f"inj-{k}-l", booking, t - timedelta(minutes=30)), "lifted_by": p["lifted_by"], "note": p["note"]}
     transfer = {**transfer_event(f"inj-{k}-x", booking, t - timedelta(minutes=20)), "agency": p["agency"],

@@ -12,6 +12,7 @@ from custody.service.intake import ingest
 from custody.store import schema as t
 from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork, saved_state
 from models.domain import Notice, Status
+from models.notices import address
 from tests.builders import detainer_event, policy, release_event, utc
 
 T0 = utc(2026, 3, 1, 12)
@@ -165,10 +166,11 @@ def test_notices_queued_together_count_only_the_rows_added(due_core):
     cases, now = stale_and_changed(due_core, ids, lambda n: False)
     notice = Notice("test-notice", ("ice", "release_desk"))
     with SqlUnitOfWork(due_core.engine) as uow:
-        assert uow.outbox_add_many([(cases[0], notice, now)], due_core.policy) == 2
+        def written(*for_cases):
+            return [m for case in for_cases for m in address(notice, case, due_core.policy, now)]
+        assert uow.outbox_add_many(written(cases[0])) == 2
         # one already there, one twice in the same call, one new: 2 + 2 rows new
-        assert uow.outbox_add_many([(cases[0], notice, now), (cases[1], notice, now), (cases[1], notice, now),
-                                    (cases[2], notice, now)], due_core.policy) == 4
+        assert uow.outbox_add_many(written(cases[0], cases[1], cases[1], cases[2])) == 4
         uow.commit()
     with due_core.engine.connect() as conn:
         keys = conn.execute(select(t.outbox.c.idempotency_key).where(t.outbox.c.kind == "test-notice")
