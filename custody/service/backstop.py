@@ -67,11 +67,12 @@ def refresh_due_instants(core: Core) -> int:
     than what is due now. Run before the backstop's first pass; returns how many
     instants were corrected."""
     with core.uow(read_only=True) as uow:  # nearly always nothing is stale: no write, no lock taken
-        stale = [case for case, stored in uow.open_cases_with_due_instants() if case.next_due_at(core.policy) != stored]
+        derived = [(case, case.next_due_at(core.policy), stored) for case, stored in uow.open_cases_with_due_instants()]
+    stale = [(case, due) for case, due, stored in derived if due != stored]
     if not stale:
         return 0
     with core.uow() as uow:
-        corrected = sum(uow.case_set_next_due(case, case.next_due_at(core.policy)) for case in stale)
+        corrected = sum(uow.case_set_next_due(case, due) for case, due in stale)
         uow.commit()
     return corrected
 

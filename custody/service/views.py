@@ -19,7 +19,7 @@ def format_local(text: str | None, policy: Policy) -> str:
 
 def format_past_due(minutes: int | None) -> str:
     """How long past the time release was due: '-' when not past it."""
-    return "-" if minutes is None else f"{minutes // 60}h{minutes % 60:02d}m"
+    return "-" if minutes is None else format_left(minutes * 60)
 
 
 def format_left(seconds: int | None) -> str:
