@@ -14,14 +14,15 @@ POLL_SECONDS = 15.0
 
 @flow(name="naive-case", persist_result=False)
 def naive_case(case_id: str, poll_seconds: float = POLL_SECONDS) -> str:
-    from tasks.context import core
+    from custody.wiring import core_for_run
 
-    while True:
-        with core().uow(read_only=True) as uow:
-            case = uow.case_get(case_id)
-        if case is None or not case.is_open:
-            return str(case.status) if case else "no such case"
-        time.sleep(poll_seconds)
+    with core_for_run() as core:
+        while True:
+            with core.uow(read_only=True) as uow:
+                case = uow.cases.get(case_id)
+            if case is None or not case.is_open:
+                return str(case.status) if case else "no such case"
+            time.sleep(poll_seconds)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def _ready(api: str) -> bool:
 
 def _warrant(core, case_id: str) -> str:
     with core.uow(read_only=True) as uow:
-        return uow.case_get(case_id).detainer.warrant_number
+        return uow.cases.get(case_id).detainer.warrant_number
 
 
 def _all_asking(core, client: httpx.Client, case_ids: list[str]) -> dict[str, str] | None:

@@ -220,7 +220,7 @@ def _acceptance_to_run(core, case_ids: list[str]) -> dict[str, Any]:
 
 
 def _open(core) -> int:
-    from custody.store.unit_of_work import OPEN
+    from custody.store.repositories.cases import OPEN
     with core.engine.connect() as conn:
         return conn.execute(select(func.count()).where(t.cases.c.status.in_(OPEN))).scalar_one()
 
@@ -267,7 +267,7 @@ def _construct(core, port: int, count: int, series: int) -> dict[str, Any]:
         raise RuntimeError(f"{lagging} constructed runs are not in step with their cases")
     with core.uow() as uow:  # in step: cleared by the store's own rule, as the run's mark-synced step clears it
         for first in range(0, count, 1000):
-            uow.mirrors_caught_up(*case_ids[first:first + 1000])
+            uow.runs.caught_up(*case_ids[first:first + 1000])
         uow.commit()
     _check_digests(core, case_ids, digests)
     return {"prefect_construct_s": prefect_s, "prefect_construct_retries": retries, "custody_intake_s": intake_s}
@@ -306,7 +306,7 @@ def _check_digests(core, case_ids: list[str], digests: tuple[str, ...], sample: 
     step = max(1, len(case_ids) // sample)
     with core.uow(read_only=True) as uow:
         for n in list(range(0, len(case_ids), step)) + [len(case_ids) - 1]:
-            stored = mirror_digest(uow.case_get(case_ids[n]), core.policy)
+            stored = mirror_digest(uow.cases.get(case_ids[n]), core.policy)
             if stored != digests[n]:
                 raise RuntimeError(f"case {case_ids[n]}: its mirror digest {stored[:16]} is not the {digests[n][:16]} its "
                                    "constructed run waits with (has the case as the intake opens it changed? see first_wait)")
@@ -460,7 +460,7 @@ def _reconcile_query(core, repeats: int = 10) -> float:
     for _ in range(repeats):
         with core.uow(read_only=True) as uow:
             started = time.perf_counter()
-            uow.cases_out_of_sync()
+            uow.runs.out_of_sync()
             times.append((time.perf_counter() - started) * 1000)
     return percentile(times, 50)
 

@@ -162,7 +162,7 @@ def database_bytes(core: Core) -> int:
 
 
 def open_count(core: Core) -> int:
-    from custody.store.unit_of_work import OPEN
+    from custody.store.repositories.cases import OPEN
     with core.engine.connect() as conn:
         return conn.execute(select(func.count()).where(t.cases.c.status.in_(OPEN))).scalar_one()
 

@@ -181,16 +181,15 @@ def _query_costs(core: Core, at, repeat: int, costs: dict[str, list[float]]) -> 
     for _ in range(repeat):
         with core.uow(read_only=True) as uow:
             started = time.perf_counter()
-            uow.due_cases(at)
+            uow.cases.due(at)
             costs["due query"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            uow.next_due_instant()
+            uow.cases.next_due_instant()
             costs["next-due query"].append((time.perf_counter() - started) * 1000)
 
 
 def plans(core: Core) -> dict[str, str]:
     """How the database finds the due cases (its query plan)."""
-    from custody.store.unit_of_work import SqlUnitOfWork
     found = {}
     with core.uow(read_only=True) as uow:
         captured: list[tuple[str, Any]] = []
@@ -199,8 +198,8 @@ def plans(core: Core) -> dict[str, str]:
             captured.append((statement, parameters))
         event.listen(core.engine, "before_cursor_execute", grab)
         try:
-            SqlUnitOfWork.due_cases(uow, now())
-            SqlUnitOfWork.next_due_instant(uow)
+            uow.cases.due(now())
+            uow.cases.next_due_instant()
         finally:
             event.remove(core.engine, "before_cursor_execute", grab)
         for label, (statement, parameters) in zip(("due query", "next-due query"), captured[-2:]):

@@ -183,9 +183,9 @@ def cmd_case_record(core: Core, args: argparse.Namespace, out: TextIO) -> int:
             sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
             return 1
         view = case_detail(uow, case, core.policy, core.clock.now())
-        detainers = uow.detainers_for_case(case.case_id)
-        notices = uow.outbox_for_case(case.case_id)
-        broken = uow.audit_broken_links(case.case_id)
+        detainers = uow.detainers.for_case(case.case_id)
+        notices = uow.outbox.for_case(case.case_id)
+        broken = uow.audit.broken_links(case.case_id)
     policy = core.policy
     when = lambda text: f"{text} | {_local(text, policy)}" if text else "-"
     lines = [
@@ -252,7 +252,7 @@ def cmd_roster_load(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_roster_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
-        entries = uow.roster_current()
+        entries = uow.roster.current()
     today = core.clock.now().astimezone(core.policy.timezone).date()
     views = [{"badge": e.badge, "name": e.name, "certified_on": e.certified_on.isoformat(),
               "expires_on": e.expires_on.isoformat(), "facility": e.facility,
@@ -289,10 +289,10 @@ def cmd_sweep(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_notifications(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
-        recent = uow.outbox_recent(args.limit)
+        recent = uow.outbox.recent(args.limit)
         views = []
         for row in recent:
-            attempts = uow.attempts_for(row["id"])
+            attempts = uow.outbox.attempts(row["id"])
             views.append({
                 "id": row["id"], "created_at": iso_z(row["created_at"]), "case_id": row["case_id"], "kind": row["kind"],
                 "group": row["recipient_group"], "urgency": row["urgency"], "state": row["state"],
@@ -320,15 +320,15 @@ def cmd_notify_test(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         return 2
     now = core.clock.now()
     with core.uow() as uow:
-        uow.outbox_add_alert(key=f"test:{now.isoformat()}", kind="test", groups=(args.tag,), urgency="info",
+        uow.outbox.add_alert(key=f"test:{now.isoformat()}", kind="test", groups=(args.tag,), urgency="info",
                              subject="custody: test message", now=now,
                              body=f"A test of the {args.tag} group from custody at {iso_z(now)}. No action needed.")
-        row_id = uow.outbox_recent(1)[0]["id"]
+        row_id = uow.outbox.recent(1)[0]["id"]
         uow.commit()
     Relay(core, Recipients(path), name="notify-test").pass_once(only=[row_id])
     with core.uow(read_only=True) as uow:
-        attempts = uow.attempts_for(row_id)
-        state = uow.outbox_row(row_id)["state"]
+        attempts = uow.outbox.attempts(row_id)
+        state = uow.outbox.row(row_id)["state"]
     for attempt in attempts:
         out.write(f"{'ok    ' if attempt['ok'] else 'FAILED'} {attempt['channel']}" + (f": {attempt['error']}" if attempt["error"] else "") + "\n")
     out.write(f"test message to {args.tag}: {state if state == 'sent' else 'not delivered (it will be retried by the relay)'}\n")
@@ -337,8 +337,8 @@ def cmd_notify_test(core: Core, args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_audit_verify(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
-        broken = uow.audit_broken_links(args.case)
-        entries = uow.audit_count()
+        broken = uow.audit.broken_links(args.case)
+        entries = uow.audit.count()
     broken.sort(key=lambda b: (b["id"] is None, b["id"] or 0))
     if args.json:
         out.write(json.dumps({"entries": entries, "verified": not broken, "broken": broken}, indent=2) + "\n")

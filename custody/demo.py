@@ -111,7 +111,7 @@ class ReleaseDesk(threading.Thread):
         seen: dict[str, float] = {}
         while not self.stopping.wait(2):
             with self.core.uow(read_only=True) as uow:
-                ordered = [c for c in uow.cases_open() if c.status == "release_ordered" and c.booking_number not in self.keep]
+                ordered = [c for c in uow.cases.open() if c.status == "release_ordered" and c.booking_number not in self.keep]
             now = time.monotonic()
             for case in ordered:
                 if now >= seen.setdefault(case.case_id, now + self.delay):

@@ -25,7 +25,9 @@ def cmd_report(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     try:
         first, last = _day("from", args.from_), _day("to", args.to)
         folder = Path(args.out) if args.out else args.settings.home / "reports" / f"{first.isoformat()}_{last.isoformat()}"
-        figures, files = make_report(core, first, last, folder)
+        # matplotlib costs a third of a second to import: only a report pays it.
+        from custody.adapters.charts import draw_all
+        figures, files = make_report(core, first, last, folder, draw_all)
     except ReportPeriodError as exc:
         sys.stderr.write(f"custody: {exc}; no report written\n")
         return 2
@@ -54,7 +56,7 @@ def cmd_roster_watch(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         found, queued = send_roster_watch(core, args.within)
     else:
         with core.uow(read_only=True) as uow:
-            roster = uow.roster_current()
+            roster = uow.roster.current()
         found, queued = watch(roster, core.policy, core.clock.now().astimezone(core.policy.timezone).date(), args.within), 0
     out.write(found.text() + "\n")
     if args.send:

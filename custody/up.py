@@ -18,6 +18,7 @@ import sys
 from typing import TextIO
 
 from custody.config import Settings, load_senders, write_default_senders
+from custody.installation import foreign_packages, shared_with_other_distributions
 from custody.loops import Backstop, RelayLoop
 from custody.wiring import build_core, intake_core
 from models.durations import format_duration
@@ -29,6 +30,11 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    foreign = foreign_packages()
+    if foreign:
+        out.write("custody up: refused to start: these packages are not custody's own (install custody into an "
+                  "environment of its own):\n" + "".join(f"  {line}\n" for line in foreign))
+        return 2
     host = host or settings.http_host
     port = port or settings.http_port
     listeners: list = []
@@ -41,6 +47,9 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
     backstop = Backstop(core)
     listeners.append(backstop.poke)
     backstop.start()
+    for name, others in shared_with_other_distributions().items():
+        out.write(f"WARNING: the package {name} is also installed by {', '.join(others)}; their files may be mixed "
+                  "with custody's. Install custody into an environment of its own.\n")
     # The web stack is loaded only now: after an outage, the releases that fell
     # due while we were down are being ordered already.
     import uvicorn

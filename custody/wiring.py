@@ -1,8 +1,9 @@
 """The composition root: real adapters from settings."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Iterator
 
 from custody.config import Settings
 from custody.service.core import Core
@@ -19,6 +20,18 @@ def build_core(settings: Settings, clock: Clock | None = None,
     engine = make_engine(settings.database_url)
     migrate(engine)
     return Core(engine=engine, policy=policy, clock=clock or SystemClock(), on_commit=on_commit)
+
+
+@contextmanager
+def core_for_run() -> Iterator[Core]:
+    """The core of one Prefect run, from the environment `custody up` gives its
+    children: built when the run starts, handed to each of its tasks, and its
+    connections closed when the run ends (or suspends)."""
+    core = build_core(Settings.from_env())
+    try:
+        yield core
+    finally:
+        core.engine.dispose()
 
 
 def intake_core(core: Core, settings: Settings) -> Core:

@@ -24,9 +24,10 @@ BACKSTOP_INTERVAL = timedelta(seconds=60)
 
 
 def deployments(interval: timedelta = BACKSTOP_INTERVAL):
-    from tasks.context import core
+    from custody.config import Settings
+    from models.policy import load_policy
 
-    policy = core().policy
+    policy = load_policy(Settings.from_env().policy_path)
     poll = min(interval, policy.pickup_poll_interval)
     zone = policy.timezone.key
     return [

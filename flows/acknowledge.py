@@ -14,6 +14,7 @@ from pydantic import Field
 
 from custody.service.core import Sender
 from custody.service.intake import ingest
+from custody.wiring import core_for_run
 from models.events import ICE_NOTICES
 
 
@@ -23,12 +24,11 @@ def acknowledge_notice(
     notice: Literal[ICE_NOTICES] = Field(description="Which notice ICE acknowledged"),  # type: ignore[valid-type]
     acknowledged_by: str = Field(min_length=1, description="Who at ICE acknowledged it (name, office)"),
 ) -> dict:
-    from tasks.context import core
-
     event = {"event_id": f"ack-{flow_run.get_id()}", "type": "notice.acknowledged",
              "occurred_at": datetime.now(timezone.utc).isoformat(), "booking_number": booking_number,
              "notice": notice, "acknowledged_by": acknowledged_by}
-    result = ingest(core(), event, Sender("prefect-ui", frozenset({"notice.acknowledged"}))).as_dict()
+    with core_for_run() as core:
+        result = ingest(core, event, Sender("prefect-ui", frozenset({"notice.acknowledged"}))).as_dict()
     if result["result"] == "rejected":
         raise ValueError(f"not recorded: {result['reason']}")
     get_run_logger().info("acknowledgement recorded for case %s", result.get("case_id"))

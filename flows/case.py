@@ -16,13 +16,15 @@ from pydantic import ValidationError
 
 from custody.adapters.prefect.artifacts import literal
 from custody.adapters.prefect.runs import cancel_scheduled_for_case, schedule_hold_step
+from custody.service.core import Core
 from custody.service.officer_report import FORM_WAIT, OfficerReport
 from custody.service.views import format_local
+from custody.wiring import core_for_run
 from models.durations import format_duration
 from models.policy import Policy
 from models.rules import service_due_by
 from tasks.artifacts import publish_timeline
-from tasks.case_tasks import mark_synced, parse_instant, read_case, record_officer_report
+from tasks.case_tasks import mark_synced, read_case, record_officer_report
 
 TERMINAL = {"transferred", "released", "closed"}
 MAX_WAKES_PER_EXECUTION = 50
@@ -82,7 +84,7 @@ def window_closes(view: dict[str, Any], policy: Policy) -> datetime | None:
     """Rule 6: the end of the service window, T0 + the grace."""
     if not view.get("release_authorized_at"):
         return None
-    return service_due_by(parse_instant(view["release_authorized_at"]), policy)
+    return service_due_by(datetime.fromisoformat(view["release_authorized_at"]), policy)
 
 
 def local_seconds(instant: datetime, policy: Policy) -> str:
@@ -91,18 +93,22 @@ def local_seconds(instant: datetime, policy: Policy) -> str:
 
 @flow(name="custody-case", flow_run_name="case-{case_id}", persist_result=False)
 def case_flow(case_id: str) -> str:
-    from tasks.context import core
+    with core_for_run() as core:
+        return follow_case(core, case_id)
 
+
+def follow_case(core: Core, case_id: str) -> str:
+    """From the top to the wait the case's status calls for (or to its end)."""
     logger = get_run_logger()
-    policy = core().policy
+    policy = core.policy
     attempt = 0
     refusal: str | None = None
     while True:
-        view = read_case(case_id)
-        publish_timeline(case_id)
+        view = read_case(core, case_id)
+        publish_timeline(core, case_id)
         status = view["status"]
         if status not in TERMINAL:
-            mark_synced(case_id, view["version"], view["mirror_digest"])
+            mark_synced(core, case_id, view["version"], view["mirror_digest"])
         else:
             # An ending run does not mark itself in step: killed after that and before
             # its return, it would stay Crashed for good (seen in the 30-minute soak).
@@ -112,7 +118,7 @@ def case_flow(case_id: str) -> str:
             logger.info("case %s ended %s (%s); %d scheduled step(s) cancelled", case_id, status, view["status_reason"], cancelled)
             return f"{status}: {view['status_reason'] or ''}".strip()
         for step, at in view["hold_steps"]:
-            schedule_hold_step(case_id, step, parse_instant(at), view["facility"])
+            schedule_hold_step(case_id, step, datetime.fromisoformat(at), view["facility"])
 
         # The wait is named by what the run mirrors, not by the case's version: the
         # sync lets the version move on without waking the run (tasks/sync.py),
@@ -123,19 +129,19 @@ def case_flow(case_id: str) -> str:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")
         if status == "release_authorized" and view["mode"] == "wso":
             logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
-            description = form_description(view, refusal, policy, core().clock.now())
+            description = form_description(view, refusal, policy, core.clock.now())
             try:
                 suspend_flow_run(wait_for_input=WarrantServiceForm.with_initial_data(description=description),
                                  key=key, timeout=None)
             except ValidationError:
                 pass  # a stored form that is not a report: judged below, as the reader in custody up judges it
             except RuntimeError:
-                if ended_meanwhile(case_id):
+                if ended_meanwhile(core, case_id):
                     continue
                 raise
             # Usually the reader in `custody up` recorded the form within a second of
             # Submit; this finds its decision (or makes it, if that reader is not running).
-            result = record_officer_report(case_id, key)
+            result = record_officer_report(core, case_id, key)
             if result is None:  # this wait was woken without a form (the case moved on): re-read
                 logger.info("case %s: wait %s ended without a form", case_id, key)
                 continue
@@ -147,13 +153,13 @@ def case_flow(case_id: str) -> str:
         try:
             suspend_flow_run(key=key, timeout=None)
         except RuntimeError:
-            if ended_meanwhile(case_id):
+            if ended_meanwhile(core, case_id):
                 continue
             raise
 
 
-def ended_meanwhile(case_id: str) -> bool:
+def ended_meanwhile(core: Core, case_id: str) -> bool:
     """The server refused to suspend this run. The sync ends the run of an ended
     case itself (tasks/sync.py), and a Completed run cannot pause: if the case
     ended after this run read it, the run re-reads and ends with the case."""
-    return read_case(case_id)["status"] in TERMINAL
+    return read_case(core, case_id)["status"] in TERMINAL

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger
 
-from tasks.case_tasks import advance_case, parse_instant
+from custody.wiring import core_for_run
+from tasks.case_tasks import advance_case
 from tasks.sync import sync_case_task
 
 
@@ -17,10 +18,11 @@ from tasks.sync import sync_case_task
 def hold_step(case_id: str, step: str, at: str | None = None) -> list[dict]:
     if at:
         # Runners may start a run a few seconds early; the step is due at its instant.
-        early = (parse_instant(at) - datetime.now(timezone.utc)).total_seconds()
+        early = (datetime.fromisoformat(at) - datetime.now(timezone.utc)).total_seconds()
         if 0 < early < 30:
             time.sleep(early)
-    actions = advance_case(case_id, f"hold-step:{step}")
-    get_run_logger().info("case %s %s: %s", case_id, step, [a["action"] for a in actions] or "nothing due (already done)")
-    sync_case_task(case_id)
+    with core_for_run() as core:
+        actions = advance_case(core, case_id, f"hold-step:{step}")
+        get_run_logger().info("case %s %s: %s", case_id, step, [a["action"] for a in actions] or "nothing due (already done)")
+        sync_case_task(core, case_id)
     return actions

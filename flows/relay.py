@@ -12,13 +12,14 @@ from prefect import flow, get_run_logger
 @flow(name="custody-relay", persist_result=False)
 def relay_notifications() -> dict:
     from custody.adapters.apprise_relay import Recipients, Relay
-    from tasks.context import core
+    from custody.wiring import core_for_run
 
     path = Path(os.environ.get("CUSTODY_APPRISE_CONFIG", ""))
     logger = get_run_logger()
     if not path.is_file():
         logger.warning("notifications are not configured (%s): rows wait in the outbox", path)
         return {"configured": False}
-    report = Relay(core(), Recipients(path), name="relay-deployment").pass_once()
+    with core_for_run() as core:
+        report = Relay(core, Recipients(path), name="relay-deployment").pass_once()
     logger.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying, report.failed, report.escalated)
     return {"configured": True, "sent": report.sent, "retrying": report.retrying, "failed": report.failed}

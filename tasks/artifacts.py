@@ -7,23 +7,21 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from custody.adapters.prefect.artifacts import BOARD_ROWS, board_description, board_rows, timeline_for, timeline_key
+from custody.service.core import Core
 from custody.service.views import open_cases
-from tasks.context import core
 
 
 @task(name="publish-custody-board", cache_policy=NO_CACHE)
-def publish_board() -> int:
-    c = core()
-    with c.uow(read_only=True) as uow:
-        views = open_cases(uow, c.policy, c.clock.now(), limit=BOARD_ROWS, orders_first=True)
-        counts = uow.open_counts()
-    create_table_artifact(key="custody-board", table=board_rows(views, c.policy) or [{"case": "no open cases"}],
-                          description=board_description(views, counts, c.clock.now().isoformat(), c.policy))
+def publish_board(core: Core) -> int:
+    with core.uow(read_only=True) as uow:
+        views = open_cases(uow, core.policy, core.clock.now(), limit=BOARD_ROWS, orders_first=True)
+        counts = uow.cases.open_counts()
+    create_table_artifact(key="custody-board", table=board_rows(views, core.policy) or [{"case": "no open cases"}],
+                          description=board_description(views, counts, core.clock.now().isoformat(), core.policy))
     return sum(counts.values())
 
 
 @task(name="publish-case-timeline", cache_policy=NO_CACHE)
-def publish_timeline(case_id: str) -> None:
-    c = core()
-    create_markdown_artifact(key=timeline_key(case_id), markdown=timeline_for(c, case_id),
+def publish_timeline(core: Core, case_id: str) -> None:
+    create_markdown_artifact(key=timeline_key(case_id), markdown=timeline_for(core, case_id),
                              description=f"Timeline of case {case_id}")

@@ -6,9 +6,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from custody.adapters.prefect.sync import sync_case
-from tasks.context import core
+from custody.service.core import Core
 
 
 @task(name="sync-case-run", cache_policy=NO_CACHE)
-def sync_case_task(case_id: str) -> str:
-    return sync_case(core(), case_id)
+def sync_case_task(core: Core, case_id: str) -> str:
+    return sync_case(core, case_id)

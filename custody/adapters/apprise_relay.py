@@ -105,10 +105,10 @@ class Relay:
         report = RelayReport()
         now = self.core.clock.now()
         with self.core.uow(read_only=True) as uow:
-            ids = only if only is not None else uow.outbox_deliverable(now, limit)
+            ids = only if only is not None else uow.outbox.deliverable(now, limit)
         for outbox_id in ids:
             with self.core.uow() as uow:
-                claimed = uow.outbox_claim(outbox_id, self.name, self.core.clock.now(), self.core.clock.now() + CLAIM_LEASE)
+                claimed = uow.outbox.claim(outbox_id, self.name, self.core.clock.now(), self.core.clock.now() + CLAIM_LEASE)
                 uow.commit()
             if claimed:
                 report.examined += 1
@@ -117,8 +117,8 @@ class Relay:
 
     def _deliver(self, outbox_id: int, report: RelayReport) -> None:
         with self.core.uow(read_only=True) as uow:
-            row = uow.outbox_row(outbox_id)
-            done = uow.outbox_delivered_channels(outbox_id)
+            row = uow.outbox.row(outbox_id)
+            done = uow.outbox.delivered_channels(outbox_id)
         group = row["recipient_group"]
         channels = self.recipients.channels(group)
         attempts: list[tuple[str, bool, str | None]] = []
@@ -145,15 +145,15 @@ class Relay:
         all_ok = bool(channels) and all(ok for _, ok, _ in attempts)
         with self.core.uow() as uow:
             for channel, ok, error in attempts:
-                uow.attempt_add(outbox_id, now, self.name, channel, ok, error)
+                uow.outbox.add_attempt(outbox_id, now, self.name, channel, ok, error)
             if all_ok:
-                settled = uow.outbox_settle(outbox_id, self.name, state="sent", sent_at=now, last_error=None)
+                settled = uow.outbox.settle(outbox_id, self.name, state="sent", sent_at=now, last_error=None)
                 report.sent += settled
             else:
                 tries = row["attempts"] + 1
                 last_error = next((e for _, ok, e in attempts if not ok), None)
                 if tries >= MAX_ATTEMPTS.get(row["urgency"], 8):
-                    settled = uow.outbox_settle(outbox_id, self.name, attempts=tries, last_error=last_error,
+                    settled = uow.outbox.settle(outbox_id, self.name, attempts=tries, last_error=last_error,
                                                 next_attempt_at=now + MAX_BACKOFF)
                     if settled:
                         escalated = self._escalate(uow, row, tries, last_error, now)  # once: its key is the row's
@@ -161,7 +161,7 @@ class Relay:
                         report.escalated += escalated
                         report.retrying += 1
                 else:
-                    settled = uow.outbox_settle(outbox_id, self.name, attempts=tries, last_error=last_error,
+                    settled = uow.outbox.settle(outbox_id, self.name, attempts=tries, last_error=last_error,
                                                 next_attempt_at=now + backoff(tries))
                     report.retrying += settled
             uow.commit()
@@ -176,5 +176,5 @@ class Relay:
         body = (f"A notification to the {row['recipient_group']} group could not be delivered after {tries} attempts.\n"
                 f"Case: {row['case_id'] or '-'}; notice: {row['kind']}; first queued {row['created_at']:%Y-%m-%d %H:%M:%S} UTC.\n"
                 f"Last error: {last_error or '-'}\nDeliver it by other means and record the acknowledgement.")
-        return uow.outbox_add_alert(key=f"{row['idempotency_key']}:escalated", kind="escalation", groups=targets,
+        return uow.outbox.add_alert(key=f"{row['idempotency_key']}:escalated", kind="escalation", groups=targets,
                                     urgency="urgent", subject=subject, body=body, now=now, case_id=row["case_id"])

@@ -100,3 +100,12 @@ CHARTS = {
     "pickup-delay.png": pickup_delay,
     "services-per-officer.png": services_per_officer,
 }
+
+
+def draw_all(figures: Figures, folder: Path) -> list[Path]:
+    """Every chart of the report as a PNG in `folder` (the report's ChartDrawer)."""
+    drawn = []
+    for name, draw in CHARTS.items():
+        draw(figures, folder / name)
+        drawn.append(folder / name)
+    return drawn

@@ -13,9 +13,9 @@ def raise_operations_alert(core: Core, *, what: str, subject: str, detail: str, 
     body = (f"{detail}\nThe database backstop in `custody up` keeps ordering releases on time; "
             f"check the Prefect UI and the custody logs.")
     with core.uow() as uow:
-        added = uow.outbox_add_alert(key=f"ops:{dedupe}", kind=f"ops-{what}", groups=("supervisors", "sheriff"),
+        added = uow.outbox.add_alert(key=f"ops:{dedupe}", kind=f"ops-{what}", groups=("supervisors", "sheriff"),
                                      urgency="urgent", subject=f"URGENT custody: {subject}"[:300], body=body, now=now)
-        uow.audit_add(case_id=None, at=now, actor="automation", source_event_id=None,
+        uow.audit.add(case_id=None, at=now, actor="automation", source_event_id=None,
                       transition=Transition("operations_alert", None, None, f"{subject}: {detail}"))
         uow.commit()
     return added

@@ -12,7 +12,8 @@ from sqlalchemy.exc import OperationalError
 from custody.service.core import RETRIES, Core
 from custody.service.recording import record_effects, reports_read_through
 from custody.store.db import contention
-from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork, saved_state
+from custody.store.repositories.cases import ConcurrentUpdate, saved_state
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.case import Case
 from models.clock import iso_z
 from models.domain import Notice, Status, Transition
@@ -67,12 +68,12 @@ def refresh_due_instants(core: Core) -> int:
     than what is due now. Run before the backstop's first pass; returns how many
     instants were corrected."""
     with core.uow(read_only=True) as uow:  # nearly always nothing is stale: no write, no lock taken
-        derived = [(case, case.next_due_at(core.policy), stored) for case, stored in uow.open_cases_with_due_instants()]
+        derived = [(case, case.next_due_at(core.policy), stored) for case, stored in uow.cases.open_with_due_instants()]
     stale = [(case, due) for case, due, stored in derived if due != stored]
     if not stale:
         return 0
     with core.uow() as uow:
-        corrected = sum(uow.case_set_next_due(case, due) for case, due in stale)
+        corrected = sum(uow.cases.set_next_due(case, due) for case, due in stale)
         uow.commit()
     return corrected
 
@@ -94,7 +95,7 @@ def sweep_prepared(core: Core, at: datetime, until: Callable[[datetime], bool], 
     report = SweepReport(at)
     try:
         with core.uow() as uow:
-            due = uow.due_cases(at + horizon, SWEEP_BATCH)
+            due = uow.cases.due(at + horizon, SWEEP_BATCH)
             report.truncated = len(due) >= SWEEP_BATCH  # the rest in a pass at once
             groups: dict[datetime, list[str]] = {}
             for case_id, due_at in due:
@@ -123,8 +124,8 @@ def _next_due(uow: SqlUnitOfWork, report: SweepReport) -> datetime | None:
     the backstop sooner), not at its close, which has passed: so the backstop
     meanwhile still prepares for each other case's instant."""
     if not report.awaiting_reports:
-        return uow.next_due_instant()
-    others = uow.next_due_instant(excluding=report.awaiting_reports)
+        return uow.cases.next_due_instant()
+    others = uow.cases.next_due_instant(excluding=report.awaiting_reports)
     return min(at for at in (others, report.reports_awaited_until) if at is not None)
 
 
@@ -142,7 +143,7 @@ def _pass(core: Core, report: SweepReport, due: list[tuple[str, datetime]], acto
 
 def due_cases(core: Core, now: datetime) -> list[tuple[str, datetime]]:
     with core.uow(read_only=True) as uow:
-        return uow.due_cases(now, DUE_PER_PASS)
+        return uow.cases.due(now, DUE_PER_PASS)
 
 
 def advance_cases(core: Core, due: list[tuple[str, datetime]], actor: str, report: SweepReport,
@@ -181,7 +182,7 @@ def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[
     """Decide groups of cases in order, each when its `until()` allows (None:
     at once), at the clock's time then; write what changed."""
     found = {case.case_id: (case, stored)
-             for case, stored in uow.cases_for_update([i for _, ids in groups for i in ids], skip_locked)}
+             for case, stored in uow.cases.for_update([i for _, ids in groups for i in ids], skip_locked)}
     changed: list[tuple[Case, list[Transition | Notice], datetime]] = []
     for n, (until, case_ids) in enumerate(groups):
         if until is not None and not until():
@@ -202,7 +203,7 @@ def _advance_batch(uow: SqlUnitOfWork, core: Core, groups: list[tuple[Callable[[
             if not case.effects and saved_state(case, core.policy) == stored:
                 continue  # nothing was due after all (another sweep did it): write nothing
             changed.append((case, case.drain_effects(), now))
-    uow.cases_save([(case, now) for case, _, now in changed], core.policy)
+    uow.cases.save_many([(case, now) for case, _, now in changed], core.policy)
     record_effects(uow, core.policy, changed, actor, None)
     return [SweepAction(case.case_id, case.booking_number, effect.action,
                         effect.status_before and str(effect.status_before), effect.status_after and str(effect.status_after),

@@ -57,10 +57,10 @@ def _notice_acknowledged(f: Fact) -> None:
     event = f.event
     # Clocks differ by a little: an acknowledgement may carry a time up to the
     # tolerance intake allows for the future before the notice was queued.
-    count = f.uow.outbox_acknowledge(f.case.case_id, event.notice, event.occurred_at, event.acknowledged_by,
+    count = f.uow.outbox.acknowledge(f.case.case_id, event.notice, event.occurred_at, event.acknowledged_by,
                                      queued_by=event.occurred_at + FUTURE_TOLERANCE)
     if count == 0 and not f.replay:
-        queued = f.uow.first_unacknowledged_queued_at(f.case.case_id, event.notice)
+        queued = f.uow.outbox.first_unacknowledged_queued_at(f.case.case_id, event.notice)
         if queued is not None:
             raise EventRejected("occurred_at", f"{iso_z(event.occurred_at)} is before the {event.notice!r} notice to ICE "
                                 f"it would acknowledge was queued ({iso_z(queued)})")
@@ -72,7 +72,7 @@ def _notice_acknowledged(f: Fact) -> None:
 def _warrant_served(f: Fact) -> Problem | None:
     event, case = f.event, f.case
     service = Service(event.officer_badge, event.warrant_number, event.location, event.occurred_at, event.event_id)
-    problems = service_problems(service, roster=f.uow.roster_entries(event.officer_badge),
+    problems = service_problems(service, roster=f.uow.roster.entries(event.officer_badge),
                                 warrant_number=case.detainer.warrant_number, booked_facility=case.facility, policy=f.policy)
     case.record_service(service, problems, f.policy, f.now)
     return problems[0] if problems and case.is_open and not f.replay else None

@@ -31,17 +31,17 @@ def detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceive
     """(case id, what it did). The same detainer again is recorded as repeated;
     another for a person with an open case merges into it; else a case opens."""
     d, detainer = event.detainer, detainer_from(event)
-    known = uow.detainer_find(d.a_number, d.ice_event_number)
+    known = uow.detainers.find(d.a_number, d.ice_event_number)
     detainer_id = None
     if known is not None:
-        case = uow.case_get(known["case_id"])
+        case = uow.cases.get(known["case_id"])
         case.effects.append(Transition("detainer_repeated", case.status, case.status,
                                        f"the same detainer (A-number and ICE event {d.ice_event_number}) sent again; merged"))
     else:
         uow.lock_person(d.a_number)
-        case = uow.case_open_for(event.booking_number, d.a_number)
+        case = uow.cases.open_for(event.booking_number, d.a_number)
         if case is not None:
-            added = uow.detainer_add(case.case_id, detainer)
+            added = uow.detainers.add(case.case_id, detainer)
             detainer_id = added if case.status is Status.AWAITING_RELEASE else None  # a merged one governs only then
             case.merge_detainer(detainer, policy)
         else:
@@ -52,8 +52,8 @@ def detainer_received(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceive
 
 
 def _open(uow: SqlUnitOfWork, policy: Policy, event: DetainerReceived, detainer: Detainer, now: datetime) -> Case:
-    case = Case.open(uow.next_case_id(policy.local(event.occurred_at).year), event.booking_number, event.facility, detainer, policy)
-    uow.case_insert(case, uow.detainer_add(case.case_id, detainer), policy, now)
+    case = Case.open(uow.cases.next_id(policy.local(event.occurred_at).year), event.booking_number, event.facility, detainer, policy)
+    uow.cases.insert(case, uow.detainers.add(case.case_id, detainer), policy, now)
     _catch_up(uow, policy, case, event, now)
     return case
 
@@ -63,11 +63,11 @@ def _catch_up(uow: SqlUnitOfWork, policy: Policy, case: Case, event: DetainerRec
     in the order it happened (facts of one instant as a batch orders them):
     the release state from the booking, then the case-level events that were
     kept waiting for a case."""
-    booking = uow.booking_get(case.booking_number)
+    booking = uow.bookings.get(case.booking_number)
     released_at = booking["released_at"]
-    pending = [row for row in uow.inbox_pending(case.booking_number) if row["event_id"] != event.event_id]
+    pending = [row for row in uow.inbox.pending(case.booking_number) if row["event_id"] != event.event_id]
     for row in pending:
-        uow.inbox_set_outcome(row["event_id"], case.case_id, (row["outcome"] + "; " if row["outcome"] else "") + f"applied to {case.case_id} when the detainer arrived")
+        uow.inbox.set_outcome(row["event_id"], case.case_id, (row["outcome"] + "; " if row["outcome"] else "") + f"applied to {case.case_id} when the detainer arrived")
     if released_at is not None and released_at < event.occurred_at:  # at one instant the detainer comes first (SAME_INSTANT_ORDER)
         case.close_already_released(released_at, now)
         return

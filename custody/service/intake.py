@@ -21,7 +21,8 @@ from custody.service.core import RETRIES, Core, Sender
 from custody.service.detainers import detainer_received
 from custody.service.recording import advance, persist
 from custody.store.db import DatabaseBusy, contention
-from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork
+from custody.store.repositories.cases import ConcurrentUpdate
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.domain import Problem
 from models.events import IDENTIFIER, SAME_INSTANT_ORDER, DetainerReceived, EventRejected, Refusal, parse_event
 from models.policy import Policy
@@ -136,10 +137,10 @@ def _fire_timers(uow: SqlUnitOfWork, core: Core, applied: list[tuple["_Prepared"
         if result.case_id and result.result != "duplicate":
             last_event[result.case_id] = (prepared.event.event_id, result)
             bookings[prepared.event.booking_number] = _actor(prepared.sender, prepared.event)
-    cases = {case.case_id: case for booking in bookings for case in uow.cases_for_booking(booking)}
+    cases = {case.case_id: case for booking in bookings for case in uow.cases.for_booking(booking)}
     for case_id in last_event:
         if case_id not in cases:  # a case of this person at another booking (rule 11)
-            found = uow.case_get(case_id)
+            found = uow.cases.get(case_id)
             if found is not None:
                 cases[case_id] = found
     for case in cases.values():
@@ -159,7 +160,7 @@ def _fire_timers(uow: SqlUnitOfWork, core: Core, applied: list[tuple["_Prepared"
             continue
         if result is not None and result.result == "accepted":
             result.outcome = f"{result.outcome}; {said}" if result.outcome else said
-            uow.inbox_set_outcome(event_id, case.case_id, result.outcome)
+            uow.inbox.set_outcome(event_id, case.case_id, result.outcome)
 
 
 def _store_in_savepoint(uow: SqlUnitOfWork, core: Core, prepared: "_Prepared", now: datetime,
@@ -208,14 +209,14 @@ def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime, timers: 
     `timers`: advance the case to `now` afterwards (False: the caller does it once
     the other facts that arrived with this one are applied)."""
     event = p.event
-    existing = uow.inbox_get(event.event_id)
+    existing = uow.inbox.get(event.event_id)
     if existing is not None:
         if existing["body_sha256"] != p.body_hash:
             return IngestResult(event.event_id, "rejected", "event_id: already used by a different event", refusal=Refusal.CONFLICT)
         if existing["outcome"].startswith(REFUSED):  # the decision stands: the same answer again
             return IngestResult(event.event_id, "rejected", existing["outcome"].removeprefix(REFUSED), case_id=existing["case_id"])
         return IngestResult(event.event_id, "duplicate", case_id=existing["case_id"])
-    if not uow.inbox_add(
+    if not uow.inbox.add(
         event_id=event.event_id, type=event.type, booking_number=event.booking_number,
         facility=event.facility, occurred_at=event.occurred_at, received_at=now, sender=p.sender.name,
         body=json.dumps(p.raw, ensure_ascii=False), body_sha256=p.body_hash, case_id=None, outcome="",
@@ -223,9 +224,9 @@ def _store(uow: SqlUnitOfWork, core: Core, p: _Prepared, now: datetime, timers: 
         raise _StoredMeanwhile(event.event_id)
     case_id, outcome, refusal = _apply(uow, core.policy, event, now, _actor(p.sender, event), timers)
     if refusal is not None:
-        uow.inbox_set_outcome(event.event_id, case_id, REFUSED + str(refusal))
+        uow.inbox.set_outcome(event.event_id, case_id, REFUSED + str(refusal))
         return IngestResult(event.event_id, "rejected", str(refusal), case_id=case_id, type=event.type)
-    uow.inbox_set_outcome(event.event_id, case_id, outcome)
+    uow.inbox.set_outcome(event.event_id, case_id, outcome)
     return IngestResult(event.event_id, "accepted", case_id=case_id, outcome=outcome, type=event.type)
 
 
@@ -269,18 +270,18 @@ def _actor(sender: Sender, event: Any) -> str:
 def _apply(uow: SqlUnitOfWork, policy: Policy, event: Any, now: datetime, actor: str,
            timers: bool = True) -> tuple[str | None, str, Problem | None]:
     """(case id, what it did, the problem that refused it if it is a refused service)."""
-    booking = uow.booking_touch(event.booking_number, event.facility, now)
+    booking = uow.bookings.touch(event.booking_number, event.facility, now)
     if isinstance(event, DetainerReceived):
         return (*detainer_received(uow, policy, event, now, actor, timers), None)
     if event.type == "release.authorized" and (booking["release_authorized_at"] is None or event.occurred_at < booking["release_authorized_at"]):
         # T0 is the earliest moment the person would otherwise have gone free.
-        uow.booking_update(event.booking_number, release_authorized_at=event.occurred_at, release_reason=str(event.reason))
+        uow.bookings.update(event.booking_number, release_authorized_at=event.occurred_at, release_reason=str(event.reason))
     elif event.type == "inmate.released" and booking["released_at"] is None:
-        uow.booking_update(event.booking_number, released_at=event.occurred_at)
+        uow.bookings.update(event.booking_number, released_at=event.occurred_at)
     elif event.type == "release.scheduled":
-        uow.booking_update(event.booking_number, expected_release_at=event.expected_release_at)
+        uow.bookings.update(event.booking_number, expected_release_at=event.expected_release_at)
 
-    case = uow.case_open_for(event.booking_number) or uow.case_latest_for_booking(event.booking_number)
+    case = uow.cases.open_for(event.booking_number) or uow.cases.latest_for_booking(event.booking_number)
     if case is None:
         return None, "kept: no case for this booking yet; it applies when a detainer arrives", None
     refusal = apply_to_case(uow, policy, case, event, now, replay=False)
@@ -295,7 +296,7 @@ def _correct_other_cases(uow: SqlUnitOfWork, policy: Policy, done: str, event: A
                          timers: bool) -> None:
     """T0 is a fact of the booking: an earlier release time corrects every case
     of this booking that anchored on a later one, not only the current case."""
-    for other in uow.cases_for_booking(event.booking_number):
+    for other in uow.cases.for_booking(event.booking_number):
         if other.case_id != done and other.release_authorized_at is not None and event.occurred_at < other.release_authorized_at:
             other.authorize_release(event.occurred_at, str(event.reason), policy, now)
             if timers:

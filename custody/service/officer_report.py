@@ -82,7 +82,7 @@ def record_report(core: Core, case_id: str, wait_key: str, value: Any, submitted
         where = ".".join(field_name(p) for p in first["loc"]) or "form"
         return IngestResult(event_id, "rejected", f"{where}: {first['msg'].removeprefix('Value error, ')}")
     with core.uow(read_only=True) as uow:
-        case = uow.case_get(case_id)
+        case = uow.cases.get(case_id)
     if case is None:
         return IngestResult(event_id, "rejected", f"case: {case_id} is not in the database")
     event = service_event(case_id, case.booking_number, case.facility, report, wait_key, submitted_at, core.policy)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from custody.store.unit_of_work import AuditEntry, SqlUnitOfWork
+from custody.store.repositories.audit import AuditEntry
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.case import Case
 from models.domain import Notice, Status, Transition
 from models.notices import address
@@ -24,13 +25,13 @@ def reports_read_through(uow: SqlUnitOfWork, cases: list[Case], now: datetime, p
     A case with no run has no form, so no report of it can wait outside."""
     closed = [case.case_id for case in cases if case.status is Status.RELEASE_AUTHORIZED
               and case.release_authorized_at is not None and now >= service_due_by(case.release_authorized_at, policy)]
-    return uow.reports_read_through(closed) if closed else {}
+    return uow.form_reads.read_through(closed) if closed else {}
 
 
 def persist(uow: SqlUnitOfWork, policy: Policy, case: Case, now: datetime, actor: str,
              source_event_id: str | None, detainer_id: int | None = None) -> str:
     effects = case.drain_effects()
-    uow.case_save(case, policy, now, detainer_id)
+    uow.cases.save(case, policy, now, detainer_id)
     record_effects(uow, policy, [(case, effects, now)], actor, source_event_id)
     said = [effect.action if effect.status_before == effect.status_after
             else f"{effect.action} ({effect.status_before or 'new'} -> {effect.status_after})"
@@ -42,7 +43,7 @@ def record_effects(uow: SqlUnitOfWork, policy: Policy, changed: list[tuple[Case,
                     actor: str, source_event_id: str | None) -> None:
     """The audit entries and outbox rows of saved cases (each with the instant
     it was decided at), in order, each kind in one call."""
-    uow.audit_add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
+    uow.audit.add_many([AuditEntry(case.case_id, now, actor, source_event_id, effect)
                         for case, effects, now in changed for effect in effects if isinstance(effect, Transition)])
-    uow.outbox_add_many([message for case, effects, now in changed for effect in effects if isinstance(effect, Notice)
+    uow.outbox.add_many([message for case, effects, now in changed for effect in effects if isinstance(effect, Notice)
                          for message in address(effect, case, policy, now)])

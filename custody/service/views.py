@@ -83,8 +83,8 @@ def case_details(uow: SqlUnitOfWork, cases: list[Case], policy: Policy, now: dat
     actions, read a chunk of cases at a time: `custody case show` and
     `custody cases --json` give one and the same object for a case."""
     ids = [c.case_id for c in cases]
-    unacked = uow.unacknowledged_ice_notices(ids)
-    detainers, inbox, audit = uow.detainers_for_cases(ids), uow.inbox_for_cases(ids), uow.audit_for_cases(ids)
+    unacked = uow.outbox.unacknowledged_ice(ids)
+    detainers, inbox, audit = uow.detainers.for_cases(ids), uow.inbox.for_cases(ids), uow.audit.for_cases(ids)
     views = []
     for case in cases:
         view = case_summary(case, policy, now)
@@ -115,18 +115,18 @@ def _timeline(inbox: list, audit: list) -> list[dict[str, Any]]:
 
 def find_case(uow: SqlUnitOfWork, key: str) -> Case | None:
     """By case id, or by booking number (the open case first, else the latest)."""
-    return uow.case_get(key) or uow.case_open_for(key) or uow.case_latest_for_booking(key)
+    return uow.cases.get(key) or uow.cases.open_for(key) or uow.cases.latest_for_booking(key)
 
 
 def open_cases(uow: SqlUnitOfWork, policy: Policy, now: datetime, limit: int | None = None,
                orders_first: bool = False) -> list[dict[str, Any]]:
     """Open cases, soonest deadline first (those with no clock running yet last); `limit`: the first that many;
     `orders_first`: releases ordered and not confirmed before all the rest."""
-    cases = uow.cases_open(limit, orders_first)
-    unacked = uow.unacknowledged_ice_notices([c.case_id for c in cases])
+    cases = uow.cases.open(limit, orders_first)
+    unacked = uow.outbox.unacknowledged_ice([c.case_id for c in cases])
     return [{**case_summary(c, policy, now), "unacknowledged_ice_notices": unacked.get(c.case_id, [])} for c in cases]
 
 
 def open_case_details(uow: SqlUnitOfWork, policy: Policy, now: datetime) -> list[dict[str, Any]]:
     """Every open case as `case_details` gives it, in `open_cases`' order."""
-    return case_details(uow, uow.cases_open(), policy, now)
+    return case_details(uow, uow.cases.open(), policy, now)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_LOCK_MIGRATIONS = 0x0C057003  # PostgreSQL advisory lock space (see custody/store/unit_of_work.py for the others)
+_LOCK_MIGRATIONS = 0x0C057003  # PostgreSQL advisory lock space (custody/store/repositories/base.py has the others)
 
 
 class DatabaseError(RuntimeError):

@@ -107,7 +107,7 @@ cases = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # Set by every change of the case, cleared once its Prefect run is known to
     # have seen the change: the bridge's catch-up reads these cases only, not
-    # every case there ever was (store.cases_out_of_sync).
+    # every case there ever was (RunRepository.out_of_sync).
     Column("mirror_pending", Boolean, nullable=False, server_default=true()),
 )
 

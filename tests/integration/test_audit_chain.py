@@ -26,7 +26,7 @@ def history(core, clock):
 
 def broken(core, case_id=None):
     with core.uow(read_only=True) as uow:
-        return uow.audit_broken_links(case_id)
+        return uow.audit.broken_links(case_id)
 
 
 def test_an_untouched_trail_verifies(core, clock):

@@ -169,7 +169,6 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
     core = holds(make_core, clock, timedelta(0))
     clock.set(ORDER)
     impatient = Core(make_engine(db_url, lock_timeout=0.1), core.policy, clock)
-    monkeypatch.setattr(tasks.case_tasks, "core", lambda: impatient)
 
     @contextmanager
     def another_writer_holds_the_case():
@@ -191,7 +190,7 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
             assert report.actions == [] and report.not_advanced == ["2026-00001"]
             assert report.as_dict()["not_advanced"] == ["2026-00001"]
             with pytest.raises(RuntimeError, match="2026-00001: every attempt to write it failed"):
-                tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")
+                tasks.case_tasks.advance_case.fn(impatient, "2026-00001", "hold-step:release-order")
             if core.engine.dialect.name == "sqlite":  # (PostgreSQL's sweep skips a row another writer holds)
                 import argparse
                 import io
@@ -201,6 +200,6 @@ def test_cases_whose_writes_lose_every_attempt_are_reported_and_fail_their_hold_
                 assert cmd_sweep(impatient, argparse.Namespace(json=False), said) == 1
                 assert "NOT ADVANCED (every attempt failed: other writers held the database, or it failed; run again): 2026-00001" in said.getvalue()
         assert ordered_at(core)["2026-00001"] is None
-        assert [a["action"] for a in tasks.case_tasks.advance_case.fn("2026-00001", "hold-step:release-order")] == ["release_ordered"]
+        assert [a["action"] for a in tasks.case_tasks.advance_case.fn(impatient, "2026-00001", "hold-step:release-order")] == ["release_ordered"]
     finally:
         impatient.engine.dispose()

@@ -3,7 +3,7 @@ Prefect) lists the holds that need attention first and is bounded; the cases
 waiting for release are counted, not listed."""
 from datetime import timedelta
 
-import custody.store.unit_of_work as store
+import custody.store.repositories.base as store
 from custody.adapters.prefect.artifacts import board_description
 from custody.service.backstop import sweep
 from custody.service.core import Sender
@@ -28,7 +28,7 @@ def test_the_board_shows_the_soonest_deadlines_first_and_counts_the_rest(make_co
     core = jail(make_core, clock)
     with core.uow(read_only=True) as uow:
         views = open_cases(uow, core.policy, clock.now(), limit=2)
-        counts = uow.open_counts()
+        counts = uow.cases.open_counts()
 
     assert [v["booking_number"] for v in views] == ["B2", "B1"]  # the two soonest deadlines
     assert counts == {"held": 3, "awaiting_release": 4}
@@ -64,7 +64,7 @@ def test_a_release_ordered_without_a_hold_heads_the_board_whatever_its_deadline_
     sweep(core)  # the window closed long ago: release ordered, not confirmed
     with core.uow(read_only=True) as uow:
         views = open_cases(uow, core.policy, clock.now(), limit=2, orders_first=True)
-        counts = uow.open_counts()
+        counts = uow.cases.open_counts()
         by_deadline = open_cases(uow, core.policy, clock.now(), limit=2)
     assert "X1" not in [v["booking_number"] for v in by_deadline]  # by its deadline alone it would not be shown
     assert views[0]["booking_number"] == "X1" and views[0]["status"] == "release_ordered"

@@ -7,7 +7,7 @@ NOW = utc(2026, 3, 11, 12)
 
 def row(core, case_id="2026-00001"):
     with core.uow(read_only=True) as uow:
-        found = uow.case_run_get(case_id)
+        found = uow.runs.get(case_id)
         return found["synced_version"], found["mirror_digest"]
 
 
@@ -19,36 +19,36 @@ def write(core, fn):
 
 
 def test_the_seen_version_never_moves_back_and_carries_its_digest(core):
-    write(core, lambda uow: uow.case_run_record("2026-00001", "run-1", NOW))
+    write(core, lambda uow: uow.runs.record("2026-00001", "run-1", NOW))
     assert row(core) == (0, None)
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 3, "d3"))
+    write(core, lambda uow: uow.runs.synced("2026-00001", 3, "d3"))
     assert row(core) == (3, "d3")
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 2, "d2"))  # an older execution reports late
+    write(core, lambda uow: uow.runs.synced("2026-00001", 2, "d2"))  # an older execution reports late
     assert row(core) == (3, "d3")
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 5))  # no digest (a finished run): the old one stays
+    write(core, lambda uow: uow.runs.synced("2026-00001", 5))  # no digest (a finished run): the old one stays
     assert row(core) == (5, "d3")
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 5, "d5"))  # the same version fills its digest in
+    write(core, lambda uow: uow.runs.synced("2026-00001", 5, "d5"))  # the same version fills its digest in
     assert row(core) == (5, "d5")
 
 
 def test_marking_in_step_without_a_wake_is_a_compare_and_set(core):
-    write(core, lambda uow: uow.case_run_record("2026-00001", "run-1", NOW))
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 3, "d3"))
+    write(core, lambda uow: uow.runs.record("2026-00001", "run-1", NOW))
+    write(core, lambda uow: uow.runs.synced("2026-00001", 3, "d3"))
     # The run wrote since the sync read (3, "d3"): the sync's mark is refused.
-    write(core, lambda uow: uow.case_run_synced("2026-00001", 4, "d4"))
-    assert write(core, lambda uow: uow.case_run_synced_unchanged("2026-00001", 6, 3, "d3")) is False
+    write(core, lambda uow: uow.runs.synced("2026-00001", 4, "d4"))
+    assert write(core, lambda uow: uow.runs.synced_unchanged("2026-00001", 6, 3, "d3")) is False
     assert row(core) == (4, "d4")
     # What the sync read is still there: marked, the digest kept.
-    assert write(core, lambda uow: uow.case_run_synced_unchanged("2026-00001", 6, 4, "d4")) is True
+    assert write(core, lambda uow: uow.runs.synced_unchanged("2026-00001", 6, 4, "d4")) is True
     assert row(core) == (6, "d4")
-    assert write(core, lambda uow: uow.case_run_synced_unchanged("2026-00001", 6, 6, "d4")) is False  # never the same version twice
-    assert write(core, lambda uow: uow.case_run_synced_unchanged("2026-00001", 7, 6, "other")) is False
+    assert write(core, lambda uow: uow.runs.synced_unchanged("2026-00001", 6, 6, "d4")) is False  # never the same version twice
+    assert write(core, lambda uow: uow.runs.synced_unchanged("2026-00001", 7, 6, "other")) is False
     assert row(core) == (6, "d4")
 
 
 def lagging(core):
     with core.uow(read_only=True) as uow:
-        return [(r["case_id"], r["version"]) for r in uow.cases_out_of_sync()]
+        return [(r["case_id"], r["version"]) for r in uow.runs.out_of_sync()]
 
 
 def pending(core):
@@ -68,23 +68,23 @@ def test_a_case_lags_from_each_change_until_its_run_has_seen_it(core, clock):
     versions = dict(lagging(core))
     assert sorted(versions) == ["2026-00001", "2026-00002"]  # no run yet
     v1, v2 = versions["2026-00001"], versions["2026-00002"]
-    write(core, lambda uow: uow.case_run_record("2026-00001", None, NOW, error="Prefect down"))
+    write(core, lambda uow: uow.runs.record("2026-00001", None, NOW, error="Prefect down"))
     assert pending(core) == {"2026-00001": True, "2026-00002": True}  # a failed creation is no run
-    write(core, lambda uow: uow.case_run_record("2026-00001", "run-1", NOW))
+    write(core, lambda uow: uow.runs.record("2026-00001", "run-1", NOW))
     assert pending(core)["2026-00001"] is True  # created, but it has not read the case yet (seen 0)
-    write(core, lambda uow: uow.case_run_synced("2026-00001", v1, "d1"))
-    write(core, lambda uow: uow.case_run_record("2026-00002", "run-2", NOW))
-    assert write(core, lambda uow: uow.case_run_synced_unchanged("2026-00002", v2, 0, "never-written")) is False
+    write(core, lambda uow: uow.runs.synced("2026-00001", v1, "d1"))
+    write(core, lambda uow: uow.runs.record("2026-00002", "run-2", NOW))
+    assert write(core, lambda uow: uow.runs.synced_unchanged("2026-00002", v2, 0, "never-written")) is False
     assert pending(core) == {"2026-00001": False, "2026-00002": True} and lagging(core) == [("2026-00002", v2)]
-    write(core, lambda uow: uow.case_run_synced("2026-00002", v2))
+    write(core, lambda uow: uow.runs.synced("2026-00002", v2))
     assert pending(core) == {"2026-00001": False, "2026-00002": False} and lagging(core) == []
 
     assert ingest(core, release_event("r1", "B1", clock.now()), Sender("test")).result == "accepted"  # a change: news to run-1
     version = dict(lagging(core))["2026-00001"]
     assert version > v1 and pending(core)["2026-00001"] is True
-    write(core, lambda uow: uow.case_run_synced("2026-00001", version - 1, "old"))  # an older read reports late: still lagging
+    write(core, lambda uow: uow.runs.synced("2026-00001", version - 1, "old"))  # an older read reports late: still lagging
     assert dict(lagging(core)) == {"2026-00001": version}
-    write(core, lambda uow: uow.case_run_synced("2026-00001", version, "new"))
+    write(core, lambda uow: uow.runs.synced("2026-00001", version, "new"))
     assert lagging(core) == [] and pending(core)["2026-00001"] is False
 
 

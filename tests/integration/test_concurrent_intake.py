@@ -76,9 +76,9 @@ def test_events_of_one_booking_from_several_senders_are_each_applied_once(make_c
 
     assert at_once(make_core, db_url, work) == []
     with base.uow(read_only=True) as uow:
-        [case] = uow.cases_all()
-        audit = uow.audit_for_case(case.case_id)
-        assert uow.audit_broken_links(case.case_id) == []
+        [case] = uow.cases.all()
+        audit = uow.audit.for_case(case.case_id)
+        assert uow.audit.broken_links(case.case_id) == []
     assert case.t0 == t0 and case.deadline_at == t0 + timedelta(hours=48)
     assert sum(a["action"] == "release_authorized" for a in audit) == 1
     assert len({a["seq"] for a in audit}) == len(audit)

@@ -143,7 +143,7 @@ def test_injection_strings_in_every_text_field_are_stored_and_shown_as_the_same_
 
                 # The timeline artifact renders every string as text, never as markup.
                 with core.uow(read_only=True) as uow:
-                    detail = case_detail(uow, uow.case_get(case_id), core.policy, core.clock.now())
+                    detail = case_detail(uow, uow.cases.get(case_id), core.policy, core.clock.now())
                 rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(
                     timeline_markdown(detail, core.policy))
                 tags = set(re.findall(r"</?([a-zA-Z][a-zA-Z0-9]*)", rendered))

@@ -21,7 +21,7 @@ from tests.builders import (
     utc,
 )
 from tests.databases import database_url
-from tests.integration.helpers import rows, snapshot
+from tests.integration.helpers import kept_only_the_refused_attempt, rows, snapshot
 
 OPERATOR = Sender("cli:test")
 H = timedelta(hours=1)
@@ -103,6 +103,7 @@ def test_a_refused_service_counts_for_nothing_and_stays_on_the_record(core, cloc
     reason), told to supervisors, and the same report again gets the same answer."""
     send(core, detainer_event("d1", "B1", utc(2026, 3, 10, 9)), release_event("r1", "B1", utc(2026, 3, 11, 11, 30)))
     event = service_event("s9", "B1", utc(2026, 3, 11, 11, 40), **fields)
+    first = snapshot(core.engine)
     result = send(core, event)
     assert result.result == "rejected" and result.reason.startswith(f"{field}: {reason}"), result.reason
     case = case_of(core)
@@ -112,11 +113,13 @@ def test_a_refused_service_counts_for_nothing_and_stays_on_the_record(core, cloc
     assert [(a["source_event_id"], a["actor"]) for a in refused] == [("s9", f"cli:test:{badge}")]
     assert refused[0]["reason"].startswith(f"report by badge {badge} of a service at 2026-03-11T11:40:00Z refused: {field}: ")
     assert [r["recipient_group"] for r in rows(core.engine, t.outbox, t.outbox.c.kind == "service-refused")] == ["supervisors"]
+    assert kept_only_the_refused_attempt(first, snapshot(core.engine))
     before = snapshot(core.engine)
     again = send(core, dict(event))
     assert (again.result, again.reason) == ("rejected", result.reason)
     assert snapshot(core.engine) == before
     assert send(core, service_event("s10", "B1", utc(2026, 3, 11, 11, 41))).result == "accepted"
+    assert not kept_only_the_refused_attempt(before, snapshot(core.engine))  # a service that holds is more than a record
     assert case_of(core).status is Status.HELD
 
 

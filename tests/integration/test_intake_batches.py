@@ -55,7 +55,7 @@ def test_a_batch_decides_each_event_as_if_it_came_alone_but_fires_timers_after_a
 
 def cases(core):
     with core.uow(read_only=True) as uow:
-        return uow.cases_all()
+        return uow.cases.all()
 
 
 def test_facts_that_arrive_together_count_in_the_order_they_happened_before_any_timer(make_core, clock):

@@ -99,7 +99,7 @@ def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_orde
     clock.set(t0 + 46 * H)  # release-order time, receivers still down
     assert [a.action for a in sweep(core).actions if a.action == "release_ordered"] == ["release_ordered"]
     with core.uow(read_only=True) as uow:
-        assert uow.case_get("2026-00001").release_ordered_at == t0 + 46 * H
+        assert uow.cases.get("2026-00001").release_ordered_at == t0 + 46 * H
     relay.pass_once()
     web.failures_left = 0  # the receivers recover
     for _ in range(4):

@@ -84,9 +84,9 @@ def world(make_core, clock, monkeypatch):
         ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=2), a_number=f"A{n:09d}"), Sender("test"))
         ingest(core, release_event(f"r{n}", f"B{n}", T0), Sender("test"))
         with SqlUnitOfWork(core.engine) as uow:
-            case_id = uow.case_open_for(f"B{n}").case_id
+            case_id = uow.cases.open_for(f"B{n}").case_id
             run = FakeRun(uuid4())
-            uow.case_run_record(case_id, str(run.id), T0)
+            uow.runs.record(case_id, str(run.id), T0)
             uow.commit()
         prefect.runs[run.id] = run
         runs[case_id] = run
@@ -96,7 +96,7 @@ def world(make_core, clock, monkeypatch):
 
 def case(core, case_id):
     with SqlUnitOfWork(core.engine, read_only=True) as uow:
-        return uow.case_get(case_id)
+        return uow.cases.get(case_id)
 
 
 def read_through(core):

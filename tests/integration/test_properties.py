@@ -144,7 +144,7 @@ def test_no_hold_past_its_time_and_none_without_authority(template, tmp_path, hi
         sweep(core)
         now = clock.now()
         with core.uow(read_only=True) as uow:
-            cases = uow.cases_all()
+            cases = uow.cases.all()
             for case in cases:
                 if case.deadline_at is not None:
                     # No anchor rules in these policies: T0 is the release authorisation.
@@ -153,7 +153,7 @@ def test_no_hold_past_its_time_and_none_without_authority(template, tmp_path, hi
                 if case.hold_authorized:
                     assert authority_problems(case.detainer, pol) == []
                     if mode == "wso":
-                        entry = roster_entry_at(uow.roster_entries(case.served_by), case.served_by, case.served_at)
+                        entry = roster_entry_at(uow.roster.entries(case.served_by), case.served_by, case.served_at)
                         assert entry is not None and entry.certified_on_day(pol.local(case.served_at).date())
                         assert case.served_at <= case.release_authorized_at + pol.service_grace
                 if case.status is Status.HELD:
@@ -161,7 +161,7 @@ def test_no_hold_past_its_time_and_none_without_authority(template, tmp_path, hi
                     assert now < case.release_order_at, (case.case_id, now, case.release_order_at)
                 if case.status is Status.RELEASE_AUTHORIZED:
                     assert now < case.release_authorized_at + pol.service_grace
-                check_the_record(case, pol, uow.audit_for_case(case.case_id))
+                check_the_record(case, pol, uow.audit.for_case(case.case_id))
     finally:
         engine.dispose()
         if not ON_POSTGRES:
@@ -197,7 +197,7 @@ def occurred(event) -> datetime:
 
 def outcome(core):
     with core.uow(read_only=True) as uow:
-        [case] = uow.cases_all()
+        [case] = uow.cases.all()
     return {"status": case.status, "hold_authorized": case.hold_authorized, "served_at": case.served_at, "t0": case.t0,
             "deadline_at": case.deadline_at, "released_at": case.released_at, "transferred_at": case.transferred_at,
             "lifted_at": case.lifted_at}, case
@@ -205,14 +205,14 @@ def outcome(core):
 
 def audit_of(core, case):
     with core.uow(read_only=True) as uow:
-        return uow.audit_for_case(case.case_id)
+        return uow.audit.for_case(case.case_id)
 
 
 def backstop_until(core, clock, until: datetime) -> None:
     """A backstop that never lags: a sweep at every due instant up to `until`."""
     while True:
         with core.uow(read_only=True) as uow:
-            due = uow.next_due_instant()
+            due = uow.cases.next_due_instant()
         if due is None or due > until:
             break
         clock.set(max(clock.now(), due))

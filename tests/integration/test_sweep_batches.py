@@ -10,7 +10,8 @@ from custody.service.backstop import SweepReport, advance_cases, due_cases, swee
 from custody.service.core import Sender
 from custody.service.intake import ingest
 from custody.store import schema as t
-from custody.store.unit_of_work import ConcurrentUpdate, SqlUnitOfWork, saved_state
+from custody.store.repositories.cases import CaseRepository, ConcurrentUpdate, saved_state
+from custody.store.unit_of_work import SqlUnitOfWork
 from models.domain import Notice, Status
 from models.notices import address
 from tests.builders import detainer_event, policy, release_event, utc
@@ -59,7 +60,7 @@ def test_due_release_orders_are_committed_a_batch_at_a_time(due_core):
     orders, rows, _ = orders_and_rows(due_core)
     assert (orders, rows) == (CASES, CASES * 3)
     with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
-        assert uow.audit_broken_links() == []  # the hash chains were extended in order
+        assert uow.audit.broken_links() == []  # the hash chains were extended in order
 
 
 def test_a_batch_costs_the_same_statements_for_fifty_cases_as_for_one(due_core):
@@ -90,7 +91,7 @@ def test_a_sweep_over_a_due_list_another_sweep_has_done_writes_nothing(due_core)
 
 
 def test_a_batch_that_loses_a_race_is_decided_again_from_a_fresh_read(due_core, monkeypatch):
-    save = SqlUnitOfWork.cases_save
+    save = CaseRepository.save_many
     raced = []
 
     def lose_the_first_race(self, changes, policy):
@@ -98,7 +99,7 @@ def test_a_batch_that_loses_a_race_is_decided_again_from_a_fresh_read(due_core, 
             raced.append(len(changes))
             raise ConcurrentUpdate(changes[0][0].case_id)
         return save(self, changes, policy)
-    monkeypatch.setattr(SqlUnitOfWork, "cases_save", lose_the_first_race)
+    monkeypatch.setattr(CaseRepository, "save_many", lose_the_first_race)
 
     report = sweep(due_core)
 
@@ -113,7 +114,7 @@ def stale_and_changed(core, ids, advance):
     """The cases read (not locked) and, for those `advance` picks, advanced to
     what is due now; the others are saved as they were."""
     with SqlUnitOfWork(core.engine, read_only=True) as uow:
-        cases = [uow.case_get(case_id) for case_id in ids]
+        cases = [uow.cases.get(case_id) for case_id in ids]
     now = core.clock.now()
     for n, case in enumerate(cases):
         if advance(n):
@@ -128,11 +129,11 @@ def test_cases_saved_together_store_each_ones_state_nulls_and_instants_included(
     assert any(case.release_ordered_at is None for case in cases) and any(case.release_ordered_at for case in cases)
 
     with SqlUnitOfWork(due_core.engine) as uow:
-        uow.cases_save([(case, now) for case in cases], due_core.policy)
+        uow.cases.save_many([(case, now) for case in cases], due_core.policy)
         uow.commit()
 
     with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
-        stored = {case.case_id: (case.version, state) for case, state in uow.cases_for_update(ids, skip_locked=False)}
+        stored = {case.case_id: (case.version, state) for case, state in uow.cases.for_update(ids, skip_locked=False)}
         updated = dict(uow.conn.execute(select(t.cases.c.case_id, t.cases.c.updated_at)).all())
     for case in cases:
         assert stored[case.case_id] == (case.version, saved_state(case, due_core.policy)), case.case_id
@@ -152,13 +153,13 @@ def test_a_batch_one_of_whose_cases_another_writer_changed_meanwhile_writes_none
     before = orders_and_rows(due_core)
 
     with pytest.raises(ConcurrentUpdate), SqlUnitOfWork(due_core.engine) as uow:
-        uow.cases_save([(case, now) for case in cases], due_core.policy)
+        uow.cases.save_many([(case, now) for case in cases], due_core.policy)
         uow.commit()
 
     assert orders_and_rows(due_core) == before
     assert {case.version for case in cases} == {3}  # the objects were not moved on either
     with SqlUnitOfWork(due_core.engine, read_only=True) as uow:
-        assert [uow.case_get(case_id).status for case_id in ids] == [Status.HELD] * 50
+        assert [uow.cases.get(case_id).status for case_id in ids] == [Status.HELD] * 50
 
 
 def test_notices_queued_together_count_only_the_rows_added(due_core):
@@ -168,9 +169,9 @@ def test_notices_queued_together_count_only_the_rows_added(due_core):
     with SqlUnitOfWork(due_core.engine) as uow:
         def written(*for_cases):
             return [m for case in for_cases for m in address(notice, case, due_core.policy, now)]
-        assert uow.outbox_add_many(written(cases[0])) == 2
+        assert uow.outbox.add_many(written(cases[0])) == 2
         # one already there, one twice in the same call, one new: 2 + 2 rows new
-        assert uow.outbox_add_many(written(cases[0], cases[1], cases[1], cases[2])) == 4
+        assert uow.outbox.add_many(written(cases[0], cases[1], cases[1], cases[2])) == 4
         uow.commit()
     with due_core.engine.connect() as conn:
         keys = conn.execute(select(t.outbox.c.idempotency_key).where(t.outbox.c.kind == "test-notice")
@@ -188,8 +189,8 @@ def test_a_window_waiting_for_its_officers_reports_does_not_hide_the_next_due_in
         ingest(core, detainer_event(f"d{n}", f"B{n}", T0 - timedelta(hours=2), a_number=f"A{n:09d}"), Sender("test"))
         ingest(core, release_event(f"r{n}", f"B{n}", t0), Sender("test"))
     with SqlUnitOfWork(core.engine) as uow:
-        waiting, other = (uow.case_open_for(f"B{n}").case_id for n in range(2))
-        uow.case_run_record(waiting, "00000000-0000-0000-0000-000000000001", T0)  # its run may hold a form
+        waiting, other = (uow.cases.open_for(f"B{n}").case_id for n in range(2))
+        uow.runs.record(waiting, "00000000-0000-0000-0000-000000000001", T0)  # its run may hold a form
         uow.commit()
 
     clock.set(T0 + timedelta(hours=1, seconds=1))
@@ -200,7 +201,7 @@ def test_a_window_waiting_for_its_officers_reports_does_not_hide_the_next_due_in
     assert report.next_due_at == T0 + timedelta(hours=1, seconds=10, microseconds=1)  # the other window, not the past one
 
     with SqlUnitOfWork(core.engine) as uow:
-        uow.reports_read("prefect-ui", T0 + timedelta(hours=1), clock.now())
+        uow.form_reads.record("prefect-ui", T0 + timedelta(hours=1), clock.now())
         uow.commit()
     report = sweep(core)
     assert [(a.case_id, a.action) for a in report.actions] == [(waiting, "release_ordered")]

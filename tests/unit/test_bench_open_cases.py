@@ -23,7 +23,7 @@ def test_the_constructed_wait_is_the_one_the_flow_takes_for_the_case_the_intake_
     result = ingest(core, raw, Sender("bench"))
     assert result.result == "accepted", result.as_dict()
     with core.uow(read_only=True) as uow:
-        case = uow.case_get(result.case_id)
+        case = uow.cases.get(result.case_id)
 
     digest, key = first_wait(result.case_id, raw, core.policy, at=clock.now())
 

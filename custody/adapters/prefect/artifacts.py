@@ -84,7 +84,7 @@ def timeline_key(case_id: str) -> str:
 
 def timeline_for(c, case_id: str) -> str:
     with c.uow(read_only=True) as uow:
-        view = case_detail(uow, uow.case_get(case_id), c.policy, c.clock.now())
+        view = case_detail(uow, uow.cases.get(case_id), c.policy, c.clock.now())
     return timeline_markdown(view, c.policy)
 
 

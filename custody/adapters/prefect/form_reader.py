@@ -60,7 +60,7 @@ class OfficerReports(PassLoop):
         started = self.core.clock.now()
         through = started - MARGIN  # every form Prefect had stored by then is read below
         with self.core.uow(read_only=True) as uow:
-            waiting = uow.runs_awaiting_service()
+            waiting = uow.runs.awaiting_service()
         if not waiting:
             self._seen.clear()
             return None  # the commit that makes a case wait for its officer pokes this loop
@@ -74,7 +74,7 @@ class OfficerReports(PassLoop):
         passed = [at for at in closes if at <= through and (self._written is None or at > self._written)]
         if passed or self._failing is not None:
             with self.core.uow() as uow:
-                uow.reports_read(SOURCE, through, self.core.clock.now())
+                uow.form_reads.record(SOURCE, through, self.core.clock.now())
                 uow.commit()
             self._written, self._failing = through, None
             if passed and self.on_read is not None:
@@ -132,7 +132,7 @@ class OfficerReports(PassLoop):
         from custody.adapters.prefect.artifacts import publish_timeline_for_run
 
         with self.core.uow(read_only=True) as uow:
-            case = uow.case_get(case_id)
+            case = uow.cases.get(case_id)
         message, level = outcome_message(case, result, submitted_at, self.core.policy)
         log.info("case %s: %s", case_id, message)
         try:
@@ -150,7 +150,7 @@ class OfficerReports(PassLoop):
         if why != self._failing:
             try:
                 with self.core.uow() as uow:
-                    uow.reports_read(SOURCE, self._written or NEVER_READ, at, error=why)
+                    uow.form_reads.record(SOURCE, self._written or NEVER_READ, at, error=why)
                     uow.commit()
             except Exception:
                 log.exception("recording that the officers' reports cannot be read failed")

@@ -31,8 +31,8 @@ def sync_case(core: Core, case_id: str) -> str:
     it in step and refreshes its timeline through the API. The run of an ended
     case is ended by the sync itself, as the flow would end it."""
     with core.uow(read_only=True) as uow:
-        case = uow.case_get(case_id)
-        run = uow.case_run_get(case_id)
+        case = uow.cases.get(case_id)
+        run = uow.runs.get(case_id)
     if case is None:
         return "no such case"
     try:
@@ -42,7 +42,7 @@ def sync_case(core: Core, case_id: str) -> str:
             ended = None if case.is_open else outcome_of(case)
             flow_run_id = create_case_run(case_id, case.facility, ended_with=ended)
             with core.uow() as uow:
-                uow.case_run_record(case_id, flow_run_id, core.clock.now())
+                uow.runs.record(case_id, flow_run_id, core.clock.now())
                 uow.commit()
             if ended:
                 publish_timeline_for_run(core, case_id, flow_run_id)
@@ -57,7 +57,7 @@ def sync_case(core: Core, case_id: str) -> str:
             # The run waits on exactly what the case still says: only the timeline moved.
             publish_timeline_for_run(core, case_id, run["flow_run_id"])
             with core.uow() as uow:
-                unchanged = uow.case_run_synced_unchanged(case_id, case.version, run["synced_version"], digest)
+                unchanged = uow.runs.synced_unchanged(case_id, case.version, run["synced_version"], digest)
                 uow.commit()
             if unchanged:
                 return "in step (nothing it mirrors changed)"
@@ -66,7 +66,7 @@ def sync_case(core: Core, case_id: str) -> str:
         return wake_case_run(run["flow_run_id"])
     except Exception as exc:  # Prefect down: the database keeps the truth; retry later
         with core.uow() as uow:
-            uow.case_run_record(case_id, None, core.clock.now(), error=f"{type(exc).__name__}: {exc}"[:500])
+            uow.runs.record(case_id, None, core.clock.now(), error=f"{type(exc).__name__}: {exc}"[:500])
             uow.commit()
         log.warning("case %s: Prefect not reachable (%s); the reconciler will catch up", case_id, exc)
         return "deferred"
@@ -91,7 +91,7 @@ def _end_with_case(core: Core, case, flow_run_id: str, digest: str) -> str:
     else:
         return f"left {state.value.lower()}"
     with core.uow() as uow:
-        uow.case_run_synced(case.case_id, case.version, digest)
+        uow.runs.synced(case.case_id, case.version, digest)
         uow.commit()
     return outcome
 
@@ -103,7 +103,7 @@ def outcome_of(case) -> str:
 
 def reconcile(core: Core, limit: int = 500) -> dict[str, Any]:
     with core.uow(read_only=True) as uow:
-        lagging = uow.cases_out_of_sync(limit)
+        lagging = uow.runs.out_of_sync(limit)
     outcomes: dict[str, int] = {}
     for row in lagging:
         outcome = sync_case(core, row["case_id"])

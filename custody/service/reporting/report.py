@@ -31,12 +31,12 @@ COUNTING_RULES = (
 
 
 def gather(uow: SqlUnitOfWork, period: Period, policy: Policy, now: datetime) -> Figures:
-    figures = compute(period, policy, uow.cases_opened_before(period.end),
-                      uow.detainers_received_between(period.start, period.end),
-                      uow.outbox_created_between(period.start, period.end),
-                      uow.bookings_first_seen_between(period.start, period.end), now=now)
+    figures = compute(period, policy, uow.cases.opened_before(period.end),
+                      uow.detainers.received_between(period.start, period.end),
+                      uow.outbox.created_between(period.start, period.end),
+                      uow.bookings.first_seen_between(period.start, period.end), now=now)
     figures.roster_days_without_officer = sorted(
-        {day for days in days_without_officer(uow.roster_history(), policy, period.first, period.last).values() for day in days})
+        {day for days in days_without_officer(uow.roster.history(), policy, period.first, period.last).values() for day in days})
     return figures
 
 
@@ -138,7 +138,12 @@ def markdown(figures: Figures, policy: Policy, generated_at: datetime,
     return "\n".join(lines)
 
 
-def write_report(figures: Figures, policy: Policy, folder: Path, generated_at: datetime) -> ReportFiles:
+# Draws the report's charts into its folder and returns their files (custody/adapters/charts.py).
+ChartDrawer = Callable[[Figures, Path], list[Path]]
+
+
+def write_report(figures: Figures, policy: Policy, folder: Path, generated_at: datetime,
+                 draw_charts: ChartDrawer) -> ReportFiles:
     folder.mkdir(parents=True, exist_ok=True)
     csvs = []
     for name, (header, rows) in tables(figures, policy).items():
@@ -148,13 +153,7 @@ def write_report(figures: Figures, policy: Policy, folder: Path, generated_at: d
             writer.writerow(header)
             writer.writerows(rows)
         csvs.append(path)
-    # matplotlib costs every `custody` command a third of a second to import: only a report pays it.
-    from custody.adapters import charts
-
-    drawn = []
-    for name, draw in charts.CHARTS.items():
-        draw(figures, folder / name)
-        drawn.append(folder / name)
+    drawn = draw_charts(figures, folder)
     md = folder / "report.md"
     md.write_text(markdown(figures, policy, generated_at), encoding="utf-8")
     return ReportFiles(folder, md, csvs, drawn)
