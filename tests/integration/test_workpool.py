@@ -23,7 +23,7 @@ from custody.config import Settings
 from custody.service.core import Core, Sender
 from custody.service.intake import ingest
 from custody.store import schema as t
-from custody.store.db import make_engine
+from custody.store.db import make_engine, migrate
 from models.clock import SystemClock
 from models.policy import load_policy
 from tests.builders import detainer_event, release_event
@@ -116,6 +116,7 @@ def pool(tmp_path_factory):
                                         "--type", "process", "--name", worker], env, log))
             wait_for(lambda: workers_online() >= len(WORKERS), 120, "both workers to poll the pool", logs)
             engine = make_engine(database_url(home))
+            migrate(engine)  # as every custody process does on start (registering the deployments opens no database)
             core = Core(engine, load_policy(write_policy(home, **POLICY)), SystemClock())
             yield {"env": env, "home": home, "core": core, "logs": logs}
             engine.dispose()
