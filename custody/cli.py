@@ -144,11 +144,18 @@ def _tell_prefect(core: Core, case_ids: list[str]) -> None:
         sync_case(core, case_id)
 
 
+def _no_case(core: Core, args: argparse.Namespace) -> str:
+    where = core.engine.url.render_as_string(hide_password=True)
+    hint = ("; the demo's cases are in its own folder: custody --demo case ..."
+            if args.id.upper().startswith("DEMO-") and not args.demo_home else "")
+    return f"custody: no case with id or booking number {args.id!r} in {where}{hint}\n"
+
+
 def cmd_case_show(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
         case = find_case(uow, args.id)
         if case is None:
-            sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
+            sys.stderr.write(_no_case(core, args))
             return 1
         view = case_detail(uow, case, core.policy, core.clock.now())
     if args.json:
@@ -180,7 +187,7 @@ def cmd_case_record(core: Core, args: argparse.Namespace, out: TextIO) -> int:
     with core.uow(read_only=True) as uow:
         case = find_case(uow, args.id)
         if case is None:
-            sys.stderr.write(f"custody: no case with id or booking number {args.id!r}\n")
+            sys.stderr.write(_no_case(core, args))
             return 1
         view = case_detail(uow, case, core.policy, core.clock.now())
         detainers = uow.detainers.for_case(case.case_id)
@@ -376,13 +383,16 @@ def demo_settings(settings: Settings) -> Settings:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custody", description="Detainer cases, the legal hold clock and the deadline backstop.")
+    parser.add_argument("--demo", dest="demo_home", action="store_true",
+                        help="work on the demo's cases (data/demo, as custody up --demo runs them)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the system on this machine")
     up.add_argument("--host", help="address to listen on (default CUSTODY_HTTP_HOST or 127.0.0.1)")
     up.add_argument("--port", type=int, help="port of the event endpoint (default CUSTODY_HTTP_PORT or 8470)")
     up.add_argument("--no-prefect", action="store_true", help="only the event endpoint and the backstop (no Prefect server or flows)")
-    up.add_argument("--demo", action="store_true", help="a simulated jail with 6-minute holds, in data/demo")
+    up.add_argument("--demo", action="store_true", help="a simulated jail with 15-minute holds (10 minutes to serve), in data/demo")
+    up.add_argument("--reset", action="store_true", help="with --demo: start the demo clean (its databases and logs emptied)")
     up.set_defaults(handler=None)
 
     p = sub.add_parser("ingest", help="validate and store events from a JSON Lines file ('-' for stdin)")
@@ -444,8 +454,17 @@ def main(argv: Iterable[str] | None = None, out: TextIO | None = None) -> int:
         settings = Settings.from_env()
         # `custody up --no-prefect` beside a Prefect server elsewhere still reads the officers' forms.
         args.prefect_api_given = "PREFECT_API_URL" in os.environ
-        if args.command == "up" and args.demo:
+        if args.demo_home or (args.command == "up" and args.demo):
             settings = demo_settings(settings)
+        if args.command == "up" and args.reset:
+            if not args.demo:
+                raise ConfigError("--reset: only the demo is ever reset (custody up --demo --reset)")
+            from custody.demo import reset
+            try:
+                removed = reset(settings.home, settings.database_url, settings.prefect_database_url)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            out.write("demo reset: " + (", ".join(removed) or "nothing to remove") + "\n")
         settings.apply_prefect_env()
         if args.command == "up":
             return cmd_up(settings, args, out)

@@ -8,7 +8,7 @@ CUSTODY_PREFECT_DATABASE_URL  the Prefect server's database (default: SQLite und
 CUSTODY_POLICY        jurisdiction policy file (default: the shipped policy)
 CUSTODY_SENDERS       bearer tokens of the systems that may send events
 CUSTODY_HTTP_HOST / CUSTODY_HTTP_PORT   where `custody up` listens (loopback)
-CUSTODY_PREFECT_PORT  the local Prefect server's port (default 4200)
+CUSTODY_PREFECT_PORT  the local Prefect server's port (default 4200; must agree with PREFECT_API_URL if both are set)
 CUSTODY_APPRISE_CONFIG  recipients of notifications (default: apprise.yml in the data folder)
 CUSTODY_INTAKE_LOCK_TIMEOUT  seconds an incoming event waits for another writer's lock
                       (default: 30 on SQLite, unbounded on PostgreSQL)
@@ -23,6 +23,7 @@ import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -58,7 +59,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         home = Path(env.get("CUSTODY_HOME") or PROJECT_ROOT / "data").resolve()
         port = _port(env, "CUSTODY_HTTP_PORT", "8470")
-        prefect_port = _port(env, "CUSTODY_PREFECT_PORT", "4200")
+        prefect_port, prefect_api_url = _prefect_address(env)
         return cls(
             home=home,
             database_url=_database_url(env, "CUSTODY_DATABASE_URL") or f"sqlite:///{home / 'custody.db'}",
@@ -68,7 +69,7 @@ class Settings:
             http_host=env.get("CUSTODY_HTTP_HOST", "127.0.0.1"),
             http_port=port,
             prefect_port=prefect_port,
-            prefect_api_url=env.get("PREFECT_API_URL") or f"http://127.0.0.1:{prefect_port}/api",
+            prefect_api_url=prefect_api_url,
             prefect_home=Path(env.get("PREFECT_HOME") or home / "prefect"),
             apprise_config=Path(env.get("CUSTODY_APPRISE_CONFIG") or home / "apprise.yml"),
             intake_lock_timeout=_intake_lock_timeout(env),
@@ -146,6 +147,39 @@ def _intake_lock_timeout(env: dict[str, str]) -> float | None:
     except ValueError:
         raise ConfigError(f"CUSTODY_INTAKE_LOCK_TIMEOUT: {text!r} is not a number of seconds from 0.1 to {MAX_LOCK_TIMEOUT:g}") from None
     return seconds
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _prefect_address(env: dict[str, str]) -> tuple[int, str]:
+    """One source of truth for where Prefect is: the local server's port and the
+    API address every client is given. PREFECT_API_URL alone decides both (a
+    loopback address names the local server's port); CUSTODY_PREFECT_PORT alone
+    gives the local server's port; both set must agree."""
+    url = env.get("PREFECT_API_URL") or ""
+    if not url:
+        port = _port(env, "CUSTODY_PREFECT_PORT", "4200")
+        return port, f"http://127.0.0.1:{port}/api"
+    try:
+        parts = urlsplit(url)
+        url_port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        url_port = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or url_port is None:
+        raise ConfigError(f"PREFECT_API_URL: {url!r} is not an http(s) address such as http://127.0.0.1:4200/api")
+    if "CUSTODY_PREFECT_PORT" in env:
+        port = _port(env, "CUSTODY_PREFECT_PORT", "4200")
+        if parts.hostname not in LOOPBACK or url_port != port:
+            raise ConfigError(f"CUSTODY_PREFECT_PORT: {port} disagrees with PREFECT_API_URL ({url}); "
+                              "set only one of them (PREFECT_API_URL names the server every part talks to)")
+    return url_port, url
+
+
+def prefect_is_local(settings: "Settings") -> bool:
+    """Whether the Prefect API is the server `custody up` starts on this machine."""
+    return urlsplit(settings.prefect_api_url).hostname in LOOPBACK
 
 
 def _port(env: dict[str, str], name: str, default: str) -> int:

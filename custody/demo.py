@@ -1,14 +1,16 @@
 """`custody up --demo`: a small simulated jail with a compressed policy, so a
 newcomer sees every path of a case in the Prefect UI within minutes.
 
-The demo runs in its own data folder (data/demo) with a 6-minute hold limit;
-nothing in it touches the real database. One case waits for you: open
-`case-<id>` marked "serve me" in the UI, press Resume, and fill in the
-officer's form (badge W-1024, warrant number shown above the form)."""
+The demo runs in its own data folder (data/demo) with 15-minute holds and a
+10-minute service window; nothing in it touches the real database. One case
+waits for you: open DEMO-001's run in the UI and fill in the officer's form
+within the 10 minutes (badge W-1024, warrant number shown above the form).
+A second start resumes the demo as it was left; `--reset` starts it clean."""
 from __future__ import annotations
 
 import logging
 import random
+import shutil
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,15 +25,15 @@ log = logging.getLogger("custody.demo")
 
 POLICY = """\
 [jurisdiction]
-name = "Demo County Jail (simulation: 6-minute holds)"
+name = "Demo County Jail (simulation: 15-minute holds, 10 minutes to serve)"
 mode = "wso"
 timezone = "America/New_York"
 facilities = ["RCJ"]
 
 [hold]
-limit = "6m"
-service_grace = "3m"
-reminder_marks = ["4m", "2m"]
+limit = "15m"
+service_grace = "10m"
+reminder_marks = ["10m", "5m"]
 release_order_lead = "2m"
 page_supervisors_before = "1m"
 ice_advance_notice = "10m"
@@ -66,7 +68,7 @@ def script(start: datetime) -> list[tuple[float, Callable[[datetime], dict[str, 
         return lambda at: {"event_id": eid, "type": kind, "occurred_at": _iso(at), "booking_number": booking, **fields}
 
     return [
-        # 1. Waits for YOU: the officer's form in the UI (3-minute grace, then no hold).
+        # 1. Waits for YOU: the officer's form in the UI (10 minutes to serve, then no hold).
         (0, lambda at: _detainer("demo-1-d", "DEMO-001", at, 1)),
         (20, release("demo-1-r", "DEMO-001")),
         # 2. Served by a WSO's device; ICE picks up inside the hold.
@@ -79,7 +81,8 @@ def script(start: datetime) -> list[tuple[float, Callable[[datetime], dict[str, 
         (0, lambda at: _detainer("demo-3-d", "DEMO-003", at, 3)),
         (10, release("demo-3-r", "DEMO-003")),
         (25, served("demo-3-s", "DEMO-003", 3)),
-        (280, simple("demo-3-o", "DEMO-003", "inmate.released", released_by="Release desk (demo)")),
+        # (The order comes 13 minutes after T0; the desk confirms half a minute later.)
+        (820, simple("demo-3-o", "DEMO-003", "inmate.released", released_by="Release desk (demo)")),
         # 4. A notify-only request (I-247G): ICE is told, nobody is held.
         (5, lambda at: _detainer("demo-4-d", "DEMO-004", at, 4, form="I-247G")),
         (40, release("demo-4-r", "DEMO-004")),
@@ -121,7 +124,7 @@ class ReleaseDesk(threading.Thread):
                     log.info("demo: %s", ingest(self.core, event, Sender("demo")).line())
 
 
-def simulated_jail(core: Core, stopping: threading.Event, every: float = 45.0, cases: int = 400) -> None:
+def simulated_jail(core: Core, stopping: threading.Event, every: float = 45.0, cases: int = 400, tag: str = "DEMO") -> None:
     """After the script, a steady stream of generated cases (one every `every`
     seconds, whatever the speed: the holds are real minutes), so the board, the
     reports and their charts fill up."""
@@ -129,7 +132,7 @@ def simulated_jail(core: Core, stopping: threading.Event, every: float = 45.0, c
     policy = core.policy
     timing = Timing(limit=policy.hold_limit.total_seconds(), grace=policy.service_grace.total_seconds(),
                     lead=policy.release_order_lead.total_seconds())
-    jail = plan(cases, cases * every, timing, random.Random(2020), "DEMO")
+    jail = plan(cases, cases * every, timing, random.Random(2020), tag)
     start = time.time()
     for send in jail.sends:
         wait = start + send.at - time.time()
@@ -148,6 +151,10 @@ class DemoFeeder(threading.Thread):
         super().__init__(name="custody-demo", daemon=True)
         self.core, self.wait_for_prefect, self.speed = core, wait_for_prefect, speed
         self._stopping = threading.Event()
+        with core.uow(read_only=True) as uow:
+            # A second start finds the script played: its events again would be
+            # new events under used ids (other times), so it resumes instead.
+            self.resumed = uow.cases.latest_for_booking("DEMO-001") is not None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -157,14 +164,44 @@ class DemoFeeder(threading.Thread):
         self.wait_for_prefect()
         ReleaseDesk(self.core, self._stopping, delay=20 / self.speed).start()
         start = datetime.now(timezone.utc)
-        for delay, make in sorted(script(start), key=lambda item: item[0]):
+        for delay, make in [] if self.resumed else sorted(script(start), key=lambda item: item[0]):
             wait = start + timedelta(seconds=delay / self.speed) - datetime.now(timezone.utc)
             if wait > timedelta(0) and self._stopping.wait(wait.total_seconds()):
                 return
             event = make(datetime.now(timezone.utc).replace(microsecond=0))
             result = ingest(self.core, event, Sender("demo"))
             log.info("demo: %s", result.line())
-        simulated_jail(self.core, self._stopping)
+        # Each start's generated cases have bookings of their own (SIM-<start>-0001, ...).
+        simulated_jail(self.core, self._stopping, tag=start.strftime("D%m%d%H%M"))
+
+
+def reset(home: Path, database_url: str, prefect_database_url: str | None) -> list[str]:
+    """Clear the demo's databases for `custody up --demo --reset`; what was removed."""
+    if prefect_database_url:
+        raise ValueError("CUSTODY_DEMO_PREFECT_DATABASE_URL: --reset clears the demo's own files only; empty that "
+                         "Prefect database yourself (its old runs would answer for the new cases' ids)")
+    removed = []
+    if database_url.startswith("sqlite"):
+        for path in home.glob("custody.db*"):
+            path.unlink()
+            removed.append(str(path))
+    else:
+        from sqlalchemy import create_engine, text
+
+        from custody.store import schema
+        engine = create_engine(database_url)
+        try:
+            schema.metadata.drop_all(engine)
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        finally:
+            engine.dispose()
+        removed.append("every table of CUSTODY_DEMO_DATABASE_URL")
+    for folder in ("prefect", "logs", "reports"):
+        if (home / folder).exists():
+            shutil.rmtree(home / folder)
+            removed.append(str(home / folder))
+    return removed
 
 
 def prefect_waiter(timeout: float = 180) -> Callable[[], bool]:

@@ -18,7 +18,8 @@ import sys
 from typing import TextIO
 
 from custody.config import Settings, load_senders, write_default_senders
-from custody.installation import foreign_packages, shared_with_other_distributions
+from custody.installation import shared_with_other_distributions
+from custody.startup import refusals
 from custody.loops import Backstop, RelayLoop
 from custody.wiring import build_core, intake_core
 from models.durations import format_duration
@@ -28,15 +29,14 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
            demo: bool = False, read_forms: bool | None = None) -> int:
     """`read_forms`: run the reader of the officers' forms (default: with Prefect)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic.runtime.migration"):
+    for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    foreign = foreign_packages()
-    if foreign:
-        out.write("custody up: refused to start: these packages are not custody's own (install custody into an "
-                  "environment of its own):\n" + "".join(f"  {line}\n" for line in foreign))
-        return 2
     host = host or settings.http_host
     port = port or settings.http_port
+    refused = refusals(settings, host, port, with_prefect)
+    if refused:
+        out.write("custody up: refused to start:\n" + "".join(f"  {line}\n" for line in refused))
+        return 2
     listeners: list = []
     core = build_core(settings, on_commit=lambda case_id, what: [listen(case_id, what) for listen in listeners])
     if not settings.senders_path.exists():
@@ -69,6 +69,10 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
 
     supervisor = bridge = reports = None
     ui = "not started (--no-prefect)"
+    if with_prefect or read_forms:
+        # Prefect runs its plugins' start-up hooks when first imported; imported
+        # first by two threads at once, that import deadlocks on its module lock.
+        import prefect  # noqa: F401
     if with_prefect:
         from custody.adapters.prefect.bridge import PrefectBridge
 
@@ -104,7 +108,11 @@ def run_up(settings: Settings, *, host: str | None, port: int | None, out: TextI
         feeder = DemoFeeder(core, wait_for_prefect=prefect_waiter() if with_prefect else (lambda: True),
                             speed=float(os.environ.get("CUSTODY_DEMO_SPEED", "1")))
         feeder.start()
-        out.write("demo: a simulated jail starts feeding events once Prefect is up; one case waits for your form\n")
+        out.write("demo: resumed as it was left (custody up --demo --reset starts it clean); the simulated jail goes on\n"
+                  if feeder.resumed else
+                  "demo: a simulated jail starts feeding events once Prefect is up; DEMO-001 waits for your form "
+                  "(10 minutes to serve)\n")
+        out.write(f"  the demo's cases from the command line: custody --demo cases, custody --demo case show DEMO-001\n")
 
     intake = intake_core(core, settings)
     server_http = uvicorn.Server(uvicorn.Config(create_app(intake, senders), host=host, port=port, log_level="info",

@@ -101,3 +101,38 @@ def test_the_catch_up_reads_only_the_lagging_cases(core):
     with core.uow(read_only=True) as uow:
         plan = " | ".join(str(r[-1]) for r in uow.conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all())
     assert "cases USING INDEX ix_cases_mirror_pending" in plan, plan  # an index of the lagging cases alone
+
+
+def test_a_fault_while_creating_a_run_is_logged_as_a_fault_and_the_case_still_lags(core, clock, monkeypatch, caplog):
+    """Prefect absent and a bug of ours both leave the case lagging for the
+    reconciler; only the outage is called one, the bug is logged with its traceback."""
+    from datetime import timedelta
+
+    import httpx
+
+    import custody.adapters.prefect.sync as sync
+    from custody.service.core import Sender
+    from custody.service.intake import ingest
+    from tests.builders import detainer_event
+
+    assert ingest(core, detainer_event("d1", "B1", clock.now() - timedelta(minutes=10)), Sender("test")).result == "accepted"
+
+    def refused(*_args, **_kwargs):
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+    monkeypatch.setattr(sync, "create_case_run", refused)
+    with caplog.at_level("WARNING", logger="custody.sync"):
+        assert sync.sync_case(core, "2026-00001") == "deferred"
+    assert "Prefect not reachable (ConnectError" in caplog.text and "Traceback" not in caplog.text
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("flow_run_id")
+    monkeypatch.setattr(sync, "create_case_run", broken)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="custody.sync"):
+        assert sync.sync_case(core, "2026-00001") == "failed"
+    record = next(r for r in caplog.records if r.name == "custody.sync")
+    assert "bringing its run in step failed" in record.getMessage() and record.exc_info[0] is KeyError
+    assert "not reachable" not in caplog.text
+    with core.uow(read_only=True) as uow:
+        assert uow.runs.get("2026-00001")["last_error"] == "KeyError: 'flow_run_id'"
+    assert "2026-00001" in dict(lagging(core))  # the reconciler will try it again

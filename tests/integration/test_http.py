@@ -158,7 +158,8 @@ def test_demo_feeds_a_simulated_jail_through_every_path(tmp_path):
             "DEMO-005": "closed", "DEMO-006": "closed", "DEMO-007": "awaiting_release", "DEMO-008": "held"}
     demo_db, engine, got = database_url(tmp_path / "demo"), None, {}
     try:
-        deadline = time.monotonic() + 90
+        # DEMO-003's release is the script's last fact (82 s in at ten times the speed).
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             time.sleep(2)
             if engine is None:
@@ -195,3 +196,38 @@ def test_the_openapi_schema_describes_the_contract_behind_a_token(system):
     tags = set(body[0]["discriminator"]["mapping"])
     assert {"detainer.received", "warrant.served", "notice.acknowledged"} <= tags
     assert "DetainerReceived" in schema["components"]["schemas"] and schema["security"] == [{"bearer": []}]
+
+
+def test_the_demo_resumes_on_a_second_start_and_reset_starts_it_clean(tmp_path):
+    """A restart finds the script played and goes on (no event refused as a
+    re-used id); `--reset` empties the demo and the script plays again."""
+    extra = {k: v for k, v in demo_databases(tmp_path).items() if k == "CUSTODY_DEMO_DATABASE_URL"}  # no Prefect here
+    env = custody_env(tmp_path, CUSTODY_HTTP_PORT=str(free_port()), CUSTODY_DEMO_SPEED="10", **extra)
+
+    def start(*args: str, until: str) -> list[str]:
+        """custody up --demo until a line containing `until`; every line it printed."""
+        process = subprocess.Popen([sys.executable, "-m", "custody", "up", "--demo", "--no-prefect", *args], env=env, cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        try:
+            deadline = time.monotonic() + 180
+            for line in process.stdout:
+                lines.append(line)
+                if until in line or time.monotonic() > deadline:
+                    break
+        finally:
+            process.send_signal(signal.SIGINT)
+            rest, _ = process.communicate(timeout=60)
+            lines += rest.splitlines(keepends=True)
+        assert any(until in line for line in lines), "".join(lines[-40:])
+        return lines
+
+    first = start(until="demo-8-s: ")  # the script's last event
+    assert any("demo-1-d: accepted" in line for line in first)
+    again = start(until="SIM-D")  # the generated jail's first event comes after the script's place
+    text_ = "".join(again)
+    assert "demo: resumed as it was left" in text_
+    assert "demo-1-d" not in text_ and "already used" not in text_
+    clean = start("--reset", until="demo-1-d: ")
+    text_ = "".join(clean)
+    assert "demo reset: " in text_ and "demo-1-d: accepted" in text_ and "already used" not in text_

@@ -50,5 +50,5 @@ def test_custody_up_refuses_to_start_with_a_foreign_models_package(tmp_path):
     done = subprocess.run([sys.executable, "-m", "custody", "up", "--no-prefect"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "refused to start" in done.stdout and "models: found at" in done.stdout
+    assert "refused to start" in done.stdout and "models: found at" in done.stdout and "not custody's own" in done.stdout
     assert not (tmp_path / "home" / "custody.db").exists()  # nothing was started or created

@@ -4,11 +4,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
 
 from custody.adapters.prefect.artifacts import publish_timeline_for_run
 from custody.adapters.prefect.mirror import mirror_digest
 from custody.adapters.prefect.runs import (
+    CASE_DEPLOYMENT,
     IDLE,
     cancel_scheduled_for_case,
     create_case_run,
@@ -64,12 +67,28 @@ def sync_case(core: Core, case_id: str) -> str:
             # The run wrote since we read it (it was woken meanwhile): decide as for any lagging run.
         # A waiting run is woken; a crashed or failed one is restarted.
         return wake_case_run(run["flow_run_id"])
-    except Exception as exc:  # Prefect down: the database keeps the truth; retry later
+    except Exception as exc:  # the database keeps the truth whatever failed; the reconciler retries
         with core.uow() as uow:
             uow.runs.record(case_id, None, core.clock.now(), error=f"{type(exc).__name__}: {exc}"[:500])
             uow.commit()
-        log.warning("case %s: Prefect not reachable (%s); the reconciler will catch up", case_id, exc)
+        why = why_not_in_step(exc)
+        if why is None:  # not Prefect's absence: a fault worth its traceback
+            log.exception("case %s: bringing its run in step failed; the reconciler will retry", case_id)
+            return "failed"
+        log.warning("case %s: %s; the reconciler will catch up", case_id, why)
         return "deferred"
+
+
+def why_not_in_step(exc: BaseException) -> str | None:
+    """What an outage or a Prefect that is still starting looks like, said as
+    such; None for anything else (a fault in our code or a refused request)."""
+    if isinstance(exc, ObjectNotFound):
+        return f"Prefect has no {CASE_DEPLOYMENT} deployment yet (still starting, or deployments.serve is not running)"
+    if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500:
+        return f"the Prefect server answered {exc.response.status_code}"
+    if isinstance(exc, (httpx.TransportError, OSError, TimeoutError)):
+        return f"Prefect not reachable ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _end_with_case(core: Core, case, flow_run_id: str, digest: str) -> str:
