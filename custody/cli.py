@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="port of the event endpoint (default CUSTODY_HTTP_PORT or 8470)")
     up.add_argument("--no-prefect", action="store_true", help="only the event endpoint and the backstop (no Prefect server or flows)")
     up.add_argument("--demo", action="store_true", help="a simulated jail with 15-minute holds (10 minutes to serve), in data/demo")
-    up.add_argument("--reset", action="store_true", help="with --demo: start the demo clean (its databases and logs emptied)")
+    up.add_argument("--reset", action="store_true", help="with --demo: start the demo clean (its SQLite database, Prefect home and logs emptied)")
     up.set_defaults(handler=None)
 
     p = sub.add_parser("ingest", help="validate and store events from a JSON Lines file ('-' for stdin)")

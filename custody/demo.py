@@ -181,22 +181,12 @@ def reset(home: Path, database_url: str, prefect_database_url: str | None) -> li
         raise ValueError("CUSTODY_DEMO_PREFECT_DATABASE_URL: --reset clears the demo's own files only; empty that "
                          "Prefect database yourself (its old runs would answer for the new cases' ids)")
     removed = []
-    if database_url.startswith("sqlite"):
-        for path in home.glob("custody.db*"):
-            path.unlink()
-            removed.append(str(path))
-    else:
-        from sqlalchemy import create_engine, text
-
-        from custody.store import schema
-        engine = create_engine(database_url)
-        try:
-            schema.metadata.drop_all(engine)
-            with engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        finally:
-            engine.dispose()
-        removed.append("every table of CUSTODY_DEMO_DATABASE_URL")
+    if not database_url.startswith("sqlite"):
+        raise ValueError("CUSTODY_DEMO_DATABASE_URL: --reset clears the demo's own files only; empty that database "
+                         "yourself (its tables, triggers and functions)")
+    for path in home.glob("custody.db*"):
+        path.unlink()
+        removed.append(str(path))
     for folder in ("prefect", "logs", "reports"):
         if (home / folder).exists():
             shutil.rmtree(home / folder)

@@ -228,6 +228,11 @@ def test_the_demo_resumes_on_a_second_start_and_reset_starts_it_clean(tmp_path):
     text_ = "".join(again)
     assert "demo: resumed as it was left" in text_
     assert "demo-1-d" not in text_ and "already used" not in text_
+    if extra:  # PostgreSQL: the demo's database is not ours to empty, and --reset says so
+        refused = subprocess.run([sys.executable, "-m", "custody", "up", "--demo", "--no-prefect", "--reset"], env=env, cwd=ROOT,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "CUSTODY_DEMO_DATABASE_URL: --reset clears the demo's own files only" in refused.stderr
+        return
     clean = start("--reset", until="demo-1-d: ")
     text_ = "".join(clean)
     assert "demo reset: " in text_ and "demo-1-d: accepted" in text_ and "already used" not in text_
