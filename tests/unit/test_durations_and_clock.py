@@ -1,5 +1,5 @@
 """Durations as a county writes them, and the clock every rule is handed."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -52,3 +52,12 @@ def test_a_naive_instant_has_no_place_on_the_legal_clock():
 def test_instants_are_written_in_utc_with_z():
     assert iso_z(datetime(2026, 3, 1, 7, tzinfo=EST)) == "2026-03-01T12:00:00Z"
     assert iso_z(None) is None
+
+
+def test_an_instant_whose_zone_gives_no_offset_is_naive_too():
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt):
+            return None
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        as_utc(datetime(2026, 3, 1, 12, tzinfo=NoOffset()))

@@ -56,3 +56,13 @@ def test_with_several_facilities_a_blank_facility_stays_blank():
     pol = policy(facilities=["RCJ", "ANNEX"])
     [entry] = parse_roster(HEADER + "W-1,Ana,2025-01-01,2027-01-01,\n", pol)
     assert entry.facility == ""
+
+
+def test_a_badge_of_dashes_alone_is_refused():
+    assert refused(HEADER + "-,Ana,2025-01-01,2027-01-01,RCJ\n") == "roster line 2: badge: '-' must be letters, digits or '-'"
+    assert refused(HEADER + "--,Ana,2025-01-01,2027-01-01,RCJ\n").startswith("roster line 2: badge:")
+
+
+def test_a_facility_not_of_the_jail_is_refused_naming_every_facility():
+    said = refused(HEADER + "W-1,Ana,2025-01-01,2027-01-01,XYZ\n", policy(facilities=["RCJ", "ANNEX"]))
+    assert said.startswith("roster line 2: facility: 'XYZ'") and said.endswith("(RCJ, ANNEX)")
