@@ -304,6 +304,7 @@ def cmd_notifications(core: Core, args: argparse.Namespace, out: TextIO) -> int:
                 "id": row["id"], "created_at": iso_z(row["created_at"]), "case_id": row["case_id"], "kind": row["kind"],
                 "group": row["recipient_group"], "urgency": row["urgency"], "state": row["state"],
                 "attempts": row["attempts"], "sent_at": iso_z(row["sent_at"]), "last_error": row["last_error"],
+                "dropped_reason": row["dropped_reason"],
                 "acknowledged_at": iso_z(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
                 "channels": [{"at": iso_z(a["at"]), "channel": a["channel"], "ok": a["ok"], "error": a["error"]} for a in attempts],
             })
@@ -313,8 +314,9 @@ def cmd_notifications(core: Core, args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps(views, indent=2) + "\n")
         return 0
     rows = [[_local(v["created_at"], core.policy), v["case_id"] or "-", v["kind"], v["group"], v["urgency"], v["state"],
-             str(v["attempts"]), "yes" if v["acknowledged_at"] else "-", (v["last_error"] or "")[:60]] for v in views]
-    _table(rows, ["queued", "case", "notice", "group", "urgency", "state", "tries", "ack", "last error"], out)
+             str(v["attempts"]), "yes" if v["acknowledged_at"] else "-", (v["dropped_reason"] or v["last_error"] or "")[:60]]
+            for v in views]
+    _table(rows, ["queued", "case", "notice", "group", "urgency", "state", "tries", "ack", "last error / why dropped"], out)
     return 0
 
 

@@ -153,6 +153,6 @@ class RelayLoop(PassLoop):
     def one_pass(self) -> timedelta | None:
         report = self.relay.pass_once()
         if report.examined:
-            log.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying,
-                     report.failed, report.escalated)
+            log.info("relay: %d sent, %d retrying, %d failed, %d escalations, %d dropped (purpose passed)", report.sent,
+                     report.retrying, report.failed, report.escalated, report.dropped)
         return None

@@ -19,8 +19,8 @@ from typing import TextIO
 
 from custody.config import Settings, load_senders, write_default_senders
 from custody.installation import shared_with_other_distributions
-from custody.startup import refusals
 from custody.loops import Backstop, RelayLoop
+from custody.startup import refusals
 from custody.wiring import build_core, intake_core
 from models.durations import format_duration
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from prefect import serve
 from prefect.schedules import Cron
 
-from flows.acknowledge import acknowledge_notice
+from flows.staff_forms import acknowledge_notice, confirm_release, record_copy_served, record_detainer, record_handover, record_lift
 from flows.alert import operations_alert
 from flows.backstop import backstop, reconcile_runs
 from flows.case import case_flow
@@ -39,8 +39,19 @@ def deployments(interval: timedelta = BACKSTOP_INTERVAL):
                                      description="Brings case runs in line with the database (and polls for pickup)."),
         relay_notifications.to_deployment(name="relay", interval=interval, tags=["custody"],
                                           description="Sends pending notifications through Apprise."),
-        acknowledge_notice.to_deployment(name="acknowledge", tags=["custody"],
-                                         description="Record that ICE acknowledged a notice (use the Run form)."),
+        # The Run forms of what people report (flows/staff_forms.py): each run is one event through intake.
+        record_detainer.to_deployment(name="record-detainer", tags=["custody", "form"],
+                                      description="Records staff: enter a detainer that came by fax, e-mail or hand (Run form)."),
+        record_copy_served.to_deployment(name="record-copy-served", tags=["custody", "form"],
+                                         description="Records staff: the person was given a copy of the detainer (Run form)."),
+        record_lift.to_deployment(name="record-lift", tags=["custody", "form"],
+                                  description="Records staff: ICE lifted the detainer (Run form)."),
+        confirm_release.to_deployment(name="confirm-release", tags=["custody", "form"],
+                                      description="Release desk: the person has left the jail (Run form)."),
+        record_handover.to_deployment(name="record-handover", tags=["custody", "form"],
+                                      description="Release desk: ICE picked the person up, or another agency took them (Run form)."),
+        acknowledge_notice.to_deployment(name="acknowledge", tags=["custody", "form"],
+                                         description="Records staff: ICE acknowledged a notice (Run form)."),
         operations_alert.to_deployment(name="alert", tags=["custody"],
                                        description="Notifies supervisors and the sheriff of a failed, late or silent run."),
         # Reports at 06:00 jail time on the first of the month / year; the roster watch every morning.

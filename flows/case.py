@@ -118,7 +118,7 @@ def follow_case(core: Core, case_id: str) -> str:
             logger.info("case %s ended %s (%s); %d scheduled step(s) cancelled", case_id, status, view["status_reason"], cancelled)
             return f"{status}: {view['status_reason'] or ''}".strip()
         for step, at in view["hold_steps"]:
-            schedule_hold_step(case_id, step, datetime.fromisoformat(at), view["facility"])
+            schedule_hold_step(case_id, step, datetime.fromisoformat(at), view["facility"], view["booking_number"])
 
         # The wait is named by what the run mirrors, not by the case's version: the
         # sync lets the version move on without waking the run (tasks/sync.py),

@@ -21,5 +21,7 @@ def relay_notifications() -> dict:
         return {"configured": False}
     with core_for_run() as core:
         report = Relay(core, Recipients(path), name="relay-deployment").pass_once()
-    logger.info("relay: %d sent, %d retrying, %d failed, %d escalations", report.sent, report.retrying, report.failed, report.escalated)
-    return {"configured": True, "sent": report.sent, "retrying": report.retrying, "failed": report.failed}
+    logger.info("relay: %d sent, %d retrying, %d failed, %d escalations, %d dropped (purpose passed)", report.sent,
+                report.retrying, report.failed, report.escalated, report.dropped)
+    return {"configured": True, "sent": report.sent, "retrying": report.retrying, "failed": report.failed,
+            "dropped": report.dropped}

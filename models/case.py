@@ -194,9 +194,11 @@ class Case:
 
     def record_service(self, service: Service, problems: list[Problem], policy: Policy, now: datetime) -> None:
         if problems:
+            why = "; ".join(str(p) for p in problems)
             self._note("service_refused", f"report by badge {service.officer_badge} of a service at {iso_z(service.served_at)} "
-                       "refused: " + "; ".join(str(p) for p in problems),
-                       Notice("service-refused", ("supervisors",), Urgency.WARNING, mark=service.event_id or iso_z(service.served_at)))
+                       "refused: " + why,
+                       Notice("service-refused", ("supervisors",), Urgency.WARNING, mark=service.event_id or iso_z(service.served_at),
+                              detail=why))
             return
         if self.served_at is not None:
             self._note("service_already_recorded", f"the warrant was already served at {iso_z(self.served_at)} by badge {self.served_by}; not counted again")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -114,6 +115,7 @@ class Notice:
     groups: tuple[str, ...]
     urgency: Urgency = Urgency.INFO
     mark: str = ""
+    detail: str = dataclass_field(default="", compare=False)  # what the text must say beyond the case's record (a refusal's why)
 
     def key_for(self, case_id: str, group: str) -> str:
         suffix = f"@{self.mark}" if self.mark else ""

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from models.case import Case
 from models.clock import iso_z
-from models.domain import Notice, Urgency
+from models.domain import TERMINAL_STATUSES, Notice, Status, Urgency
 from models.policy import Policy
+from models.rules import service_due_by
 
 NAME_GROUPS = frozenset({"ice", "release-desk", "wso"})
 
@@ -29,8 +30,8 @@ _SUBJECTS = {
     "reminder": "Hold deadline reminder",
     "release-order": "RELEASE ORDER",
     "no-service": "No WSO service within the grace: no hold",
-    "release-unconfirmed": "URGENT: release not confirmed",
-    "deadline-passed": "URGENT: hold deadline passed, release not confirmed",
+    "release-unconfirmed": "Release not confirmed",
+    "deadline-passed": "Hold deadline passed, release not confirmed",
     "lifted": "Detainer lifted",
     "picked-up": "Taken into ICE custody",
     "transferred-out": "Transferred to another agency",
@@ -67,10 +68,35 @@ def _when(instant: datetime | None, policy: Policy) -> str:
     return f"{local:%Y-%m-%d %H:%M %Z} ({iso_z(instant)})"
 
 
-def render(notice: Notice, case: Case, group: str, policy: Policy) -> Message:
+# What the jail's own staff must do on reading a notice, said in the notice
+# itself: a page at 3 a.m. must not need the manual. ICE's notices tell ICE a
+# fact and ask nothing of it.
+_TO_DO = {
+    "identity-review": "What to do: check that the person held is the person the detainer names; if so, enter the "
+                       "detainer again with identity verified (the record-detainer form). Until then nobody is held on it.",
+    "no-hold": "What to do: release as normal when the jail's own release is done; do not hold for ICE.",
+    "late-service": "What to do: release as normal; the service came too late to authorise a hold.",
+    "no-service": "What to do: release as normal; no hold may be made.",
+    "reminder": "What to do: make sure ICE picks the person up before the deadline; otherwise the release order "
+                "comes at its time.",
+    "release-order": "What to do: release the person now unless another lawful hold applies; confirm the release "
+                     "(the confirm-release form or the jail system).",
+    "release-unconfirmed": "What to do: find out now whether the person has left. If so, the release desk confirms it "
+                           "(the confirm-release form); if not, release the person now.",
+    "deadline-passed": "What to do: the person is held past the legal limit unless already gone. Release now, confirm "
+                       "the release, and record why it was late.",
+    "hold-withdrawn": "What to do: release the person now unless another lawful hold applies, and confirm the release.",
+    "pickup-after-close": "What to do: nothing for the case; check why ICE came after it closed.",
+}
+
+
+def _subject(notice: Notice, case: Case) -> str:
     subject = f"[{case.case_id}] {_SUBJECTS.get(notice.kind, notice.kind)}"
-    if notice.urgency is Urgency.URGENT and not subject.startswith("URGENT"):
-        subject = "URGENT " + subject
+    return f"URGENT {subject}" if notice.urgency is Urgency.URGENT else subject
+
+
+def render(notice: Notice, case: Case, group: str, policy: Policy) -> Message:
+    subject = _subject(notice, case)
     lines = [
         f"Case {case.case_id}, booking {case.booking_number}, facility {case.facility}.",
     ]
@@ -92,9 +118,53 @@ def render(notice: Notice, case: Case, group: str, policy: Policy) -> Message:
     if notice.kind == "hold-withdrawn":
         due = case.release_due(policy)
         lines.append(f"The hold had no authority ({case.no_hold_reason}); release was due {_when(due[0] if due else None, policy)}.")
-    if notice.kind == "release-order":
-        lines.append("Release the person now unless another lawful hold applies; confirm the release.")
+    if notice.kind == "service-refused" and notice.detail:
+        lines.append(f"Refused because: {notice.detail}.")
+    if group != "ice":
+        lines += _what_to_do(notice, case, policy)
     return Message(subject=subject, body="\n".join(lines))
+
+
+def _what_to_do(notice: Notice, case: Case, policy: Policy) -> list[str]:
+    if notice.kind in ("serve-warrant", "service-refused") and case.t0 is not None:
+        closes = _when(service_due_by(case.t0, policy), policy)
+        if notice.kind == "serve-warrant":
+            return [f"What to do: serve the ICE warrant {case.detainer.warrant_number or ''} inside the jail by {closes}, "
+                    f"then submit the form of the case's run (case-{case.case_id}, Resume) in the Prefect UI.".replace("  ", " ")]
+        return [f"What to do: the officer may correct the report and submit it again by {closes}; after that no hold "
+                "may be made."]
+    return [_TO_DO[notice.kind]] if notice.kind in _TO_DO else []
+
+
+# Prompts to the jail's own staff that ask for an act, each with the case
+# statuses in which that act is still wanted. Sent after the act became moot (a
+# relay down for hours, recipients configured late), a "RELEASE ORDER" for
+# someone who left long ago teaches people to ignore the real one; so such a
+# message is dropped, with the reason kept. Notices to ICE are never dropped:
+# rule 9 counts what ICE was told, however late.
+_STILL_WANTED = {
+    "serve-warrant": {Status.RELEASE_AUTHORIZED},
+    "service-refused": {Status.RELEASE_AUTHORIZED},
+    "reminder": {Status.HELD},
+    "identity-review": {Status.AWAITING_RELEASE, Status.RELEASE_AUTHORIZED},
+}
+_UNTIL_THE_CASE_ENDS = {"no-hold", "late-service", "no-service", "release-order", "release-unconfirmed", "deadline-passed",
+                        "hold-withdrawn"}
+
+
+def purpose_passed(kind: str, group: str, case: Case, now: datetime) -> str | None:
+    """Why a queued message no longer serves its purpose at `now`, or None if it still does."""
+    if group == "ice":
+        return None
+    ended = f"the case ended ({case.status}: {case.status_reason or '-'})"
+    if kind in _UNTIL_THE_CASE_ENDS:
+        return ended if case.status in TERMINAL_STATUSES else None
+    wanted = _STILL_WANTED.get(kind)
+    if wanted is None or case.status in wanted:
+        if kind == "reminder" and case.deadline_at is not None and now >= case.deadline_at:
+            return f"the deadline it counted down to passed at {iso_z(case.deadline_at)}"
+        return None
+    return ended if case.status in TERMINAL_STATUSES else f"the case moved on ({case.status}: {case.status_reason or '-'})"
 
 
 def address(notice: Notice, case: Case, policy: Policy, at: datetime) -> list[Addressed]:

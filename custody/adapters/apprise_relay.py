@@ -9,7 +9,9 @@ row has used its attempts the failure is escalated to the other groups, and the
 row keeps being retried every ten minutes: a release order must reach the desk
 in the end, however long its channel is down (found by the soak, where a row
 that gave up after eight minutes of outages was never delivered). Nothing here
-can delay a release: the backstop does not wait on it.
+can delay a release: the backstop does not wait on it. A prompt to the jail's
+staff whose purpose passed before it could be sent (a reminder for a case that
+ended) is dropped, with the reason kept, rather than sent late as if current.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 import apprise
 
 from custody.service.core import Core
+from models.notices import purpose_passed
 
 log = logging.getLogger("custody.relay")
 
@@ -92,6 +95,7 @@ class RelayReport:
     retrying: int = 0
     failed: int = 0
     escalated: int = 0
+    dropped: int = 0  # not sent: its purpose had passed (models/notices.py)
     details: list[str] = field(default_factory=list)
 
 
@@ -119,7 +123,17 @@ class Relay:
         with self.core.uow(read_only=True) as uow:
             row = uow.outbox.row(outbox_id)
             done = uow.outbox.delivered_channels(outbox_id)
+            case = uow.cases.get(row["case_id"]) if row["case_id"] else None
         group = row["recipient_group"]
+        passed = purpose_passed(row["kind"], group, case, self.core.clock.now()) if case is not None and not done else None
+        if passed:
+            with self.core.uow() as uow:
+                dropped = uow.outbox.settle(outbox_id, self.name, state="dropped", dropped_reason=passed)
+                uow.commit()
+            report.dropped += dropped
+            report.details.append(f"{row['idempotency_key']}: dropped ({passed})")
+            log.info("notification %s not sent: %s", row["idempotency_key"], passed)
+            return
         channels = self.recipients.channels(group)
         attempts: list[tuple[str, bool, str | None]] = []
         if not channels:

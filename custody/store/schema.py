@@ -216,6 +216,7 @@ outbox = Table(
     Column("last_error", Text),
     Column("acknowledged_at", UTCDateTime),
     Column("acknowledged_by", String(200)),
+    Column("dropped_reason", Text),  # state "dropped": why it was not sent (its purpose had passed)
 )
 Index("ix_outbox_state_next_attempt_at", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_cases_status_next_due_at", cases.c.status, cases.c.next_due_at)

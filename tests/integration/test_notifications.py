@@ -45,7 +45,11 @@ def test_each_group_gets_its_messages_with_only_the_personal_data_it_needs(core,
     held_case(core, clock)
     report = Relay(core, Recipients(path, respect_rate_limits=False), "r1").pass_once()
     queued = rows(core.engine, t.outbox)
-    assert report.sent == len(queued) and {r["state"] for r in queued} == {"sent"}
+    assert report.sent == len(queued) - 1 and {r["state"] for r in queued} == {"sent", "dropped"}
+    # the officer, asked to serve, need not be asked once the service is recorded
+    [dropped] = [r for r in queued if r["state"] == "dropped"]
+    assert (dropped["kind"], dropped["recipient_group"]) == ("serve-warrant", "wso")
+    assert dropped["dropped_reason"].startswith("the case moved on (held: ")
 
     ice = web.to("/ice")
     assert {m["title"].split("] ")[1] for m in ice} >= {"Release authorised (notice of release)", "Warrant served: hold started"}
@@ -105,8 +109,11 @@ def test_a_failing_receiver_is_retried_until_it_recovers_and_the_release_is_orde
     for _ in range(4):
         clock.advance(timedelta(minutes=11))
         relay.pass_once()
-    states = {r["state"] for r in rows(core.engine, t.outbox)}
-    assert states == {"sent"}, rows(core.engine, t.outbox)
+    states = {(r["kind"], r["recipient_group"]): r["state"] for r in rows(core.engine, t.outbox)}
+    assert set(states.values()) == {"sent", "dropped"}, rows(core.engine, t.outbox)
+    # asked to serve once served, reminded of a deadline once the release was ordered: moot by then
+    assert sorted(key for key, state in states.items() if state == "dropped") == [("reminder", "supervisors"),
+                                                                                 ("serve-warrant", "wso")]
     received = [(m["path"], m["title"]) for m in web.received]
     assert len(received) == len(set(received))  # nothing arrived twice
     assert ("/ice", "[2026-00001] RELEASE ORDER") in received
@@ -218,3 +225,31 @@ def test_an_acknowledgement_dated_before_its_notice_was_queued_is_refused_naming
     assert all(r["acknowledged_at"] is None for r in rows(core.engine, t.outbox))
     # a clock a few minutes behind ours is still believed (the tolerance intake allows for the future)
     assert ingest(core, {**ack, "event_id": "ack-skewed", "occurred_at": (clock.now() - 4 * M).isoformat()}, ice).result == "accepted"
+
+
+def test_recipients_configured_late_get_what_is_still_current_and_the_rest_is_dropped_saying_why(core, clock, receivers):
+    # Seen in the demo: apprise.yml added after the cases had moved on released every old
+    # row at once, "4m left" reminders and RELEASE ORDERs for people already gone among them.
+    web, mail, path = receivers
+    t0 = held_case(core, clock)
+    clock.set(t0 + 44 * H)
+    sweep(core)  # the reminders (4h, then ...) are queued while nobody can be told
+    clock.set(t0 + 46 * H)
+    sweep(core)  # the release order
+    ingest(core, {"event_id": "out1", "type": "inmate.released", "occurred_at": clock.now().isoformat(),
+                  "booking_number": "B1", "released_by": "Desk 2"}, Sender("test"))
+    clock.set(t0 + 47 * H)
+    report = Relay(core, Recipients(path, respect_rate_limits=False), "r1").pass_once()
+    by_state = {}
+    for row in rows(core.engine, t.outbox):
+        by_state.setdefault(row["state"], []).append(row)
+    dropped = {(r["kind"], r["recipient_group"]) for r in by_state["dropped"]}
+    assert ("release-order", "release-desk") in dropped and ("reminder", "supervisors") in dropped
+    assert report.dropped == len(by_state["dropped"]) and "pending" not in by_state
+    assert all(r["dropped_reason"].startswith("the case ended (released: ") for r in by_state["dropped"])
+    assert all(r["sent_at"] is None and r["attempts"] == 0 for r in by_state["dropped"])
+    # ICE is told everything, late or not; so is the record of what happened
+    sent = {(r["kind"], r["recipient_group"]) for r in by_state["sent"]}
+    assert {("release-order", "ice"), ("reminder", "ice"), ("released", "ice"), ("released", "supervisors")} <= sent
+    assert not any("RELEASE ORDER" in str(m[1]) for m in mail.messages)
+    assert not [m for m in web.to("/supervisors") if "Hold deadline reminder" in m["title"]]

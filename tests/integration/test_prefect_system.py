@@ -96,7 +96,8 @@ def deployments_ready() -> bool:
     try:
         with get_client(sync_client=True) as client:
             for name in ("custody-case/case", "custody-hold-step/hold-step", "custody-backstop/backstop", "custody-alert/alert",
-                         "custody-acknowledge-notice/acknowledge", "custody-relay/relay"):
+                         "custody-acknowledge-notice/acknowledge", "custody-relay/relay",
+                         "custody-record-detainer/record-detainer", "custody-confirm-release/confirm-release"):
                 client.read_deployment_by_name(name)
         return True
     except Exception:
@@ -216,13 +217,13 @@ def test_one_run_per_case_named_and_tagged_at_creation(live):
     case_id = line.split("(")[1].rstrip(")")
     run = wait_for(lambda: run_of(live, case_id), 30, "the case run")
     assert run.name == f"case-{case_id}"
-    assert {f"case-{case_id}", "facility-RCJ"} <= set(run.tags)
+    assert {f"case-{case_id}", "booking-PA-1", "facility-RCJ"} <= set(run.tags)
     wait_for(lambda: (r := run_of(live, case_id)) and r.state.name == "Suspended", 60, "the run to wait for release")
     ingest(live, detainer_event("a-d2", "PA-1", t - timedelta(minutes=4), a_number="A300000001"),
            detainer_event("a-d3", "PA-1", t - timedelta(minutes=3), a_number="A300000001", event_number="EV7"))
     wait_for(lambda: in_step_and_waiting(live, case_id), 60, "the bridge to bring the run in line", live["home"])
     from custody.adapters.prefect.runs import create_case_run
-    assert create_case_run(case_id, "RCJ") == str(run.id)  # the idempotency key returns the same run
+    assert create_case_run(case_id, "RCJ", "PA-1") == str(run.id)  # the idempotency key returns the same run
     time.sleep(3)
     assert [r.name for r in runs_tagged(case_id)] == [f"case-{case_id}"]
 
@@ -594,6 +595,42 @@ def test_records_staff_record_an_ice_acknowledgement_through_the_ui_form(live):
     acked = wait_for(lambda: db(live, "select acknowledged_by from outbox where case_id = ? and kind = 'release-notice' "
                                       "and acknowledged_at is not null", case_id), 60, "the acknowledgement", live["home"])
     assert acked == [("ERO duty officer K",)]
+
+
+def test_records_staff_and_the_release_desk_report_through_run_forms_and_a_refusal_fails_its_run(live):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    t = now()
+    local = lambda instant: instant.astimezone(timezone(timedelta(hours=-5))).isoformat()  # any offset is taken as given
+
+    def run(deployment: str, **parameters):
+        with get_client(sync_client=True) as client:
+            return client.create_flow_run_from_deployment(client.read_deployment_by_name(deployment).id,
+                                                          parameters=parameters).id
+
+    def ended(run_id):
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+            return state if state.is_final() else None
+
+    opened = run("custody-record-detainer/record-detainer", booking_number="PF-9", detainer_form="I-247A",
+                 requests_custody=True, a_number="A300000099", ice_event_number="EV-F9", issuing_office="ERO Atlanta",
+                 issued_at=local(t - timedelta(hours=3)), subject_name="Form Person", subject_dob="1980-05-06",
+                 identity_verified=True, warrant_form="I-200", warrant_number="W-F9", received_at=local(t - timedelta(hours=2)))
+    assert wait_for(lambda: ended(opened), 90, "the detainer form's run", live["home"]).type is StateType.COMPLETED
+    [(case_id, sender)] = db(live, "select case_id, sender from event_inbox where booking_number = 'PF-9'")
+    assert sender == "prefect-ui" and status_of(live, case_id) == "awaiting_release"
+
+    refused = run("custody-confirm-release/confirm-release", booking_number="PF-9", released_by="Desk 2",
+                  released_at=local(t + timedelta(hours=1)))
+    state = wait_for(lambda: ended(refused), 90, "the refused form's run", live["home"])
+    assert state.type is StateType.FAILED and "not recorded: released_at: is more than 5 minutes" in state.message
+    assert status_of(live, case_id) == "awaiting_release"
+
+    released = run("custody-confirm-release/confirm-release", booking_number="PF-9", released_by="Desk 2")
+    assert wait_for(lambda: ended(released), 90, "the release form's run", live["home"]).type is StateType.COMPLETED
+    assert status_of(live, case_id) == "released"
 
 
 def test_the_monthly_report_deployment_publishes_its_artifact_and_sends_it(live):

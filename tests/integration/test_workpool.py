@@ -189,11 +189,17 @@ def test_two_workers_share_the_holds_and_run_each_step_once(pool):
 
     def steps_done():
         runs = runs_tagged("hold-step")
-        done = {r.name: r for r in runs if r.name in expected and r.state.type.value == "COMPLETED"}
+        done = {r.name: r for r in runs if r.name in expected and r.state.type.value in ("COMPLETED", "FAILED")}
         return runs if set(done) == expected else None
 
     runs = wait_for(steps_done, 240, "every hold step to complete", logs)
     print(f"all hold steps completed {(datetime.now(timezone.utc) - t0).total_seconds():.0f} s after T0")
+    # Nobody confirmed a release: each deadline step is red, saying so; the others did their part.
+    for run in runs:
+        if run.name in expected:
+            failed = run.name.endswith("-deadline")
+            assert run.state.type.value == ("FAILED" if failed else "COMPLETED"), (run.name, run.state)
+            assert not failed or "the release is not confirmed" in run.state.message, run.state.message
 
     # Each step is one flow run, executed once, submitted by one worker.
     ours = [r for r in runs if r.name in expected]

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from models.domain import Notice, Service, Urgency
+from models.domain import Notice, Problem, Service, Urgency
 from models.notices import NAME_GROUPS, render
 from tests.builders import open_case, policy, utc
 
@@ -68,13 +68,47 @@ def test_the_lines_each_kind_adds():
     case, pol = held_case()
     case.expected_release_at = T0 + 50 * H
 
-    def last(kind, mark=""):
-        return render(Notice(kind, ("release-desk",), mark=mark), case, "release-desk", pol).body.splitlines()[-1]
+    def last(kind, mark="", group="ice"):
+        return render(Notice(kind, (group,), mark=mark), case, group, pol).body.splitlines()[-1]
 
     assert last("advance-notice") == "Expected release: 2026-03-12 15:00 EDT (2026-03-12T19:00:00Z)."
     assert last("reminder", "4h") == "4h left before the hold deadline."
-    assert last("release-order") == "Release the person now unless another lawful hold applies; confirm the release."
-    assert last("hold-started") == "Hold deadline: 2026-03-12 13:00 EDT (2026-03-12T17:00:00Z)."
+    assert last("release-order") == "Hold deadline: 2026-03-12 13:00 EDT (2026-03-12T17:00:00Z)."  # ICE is told, not asked
+    assert last("release-order", group="release-desk") == (
+        "What to do: release the person now unless another lawful hold applies; confirm the release "
+        "(the confirm-release form or the jail system).")
+    assert last("hold-started", group="release-desk") == "Hold deadline: 2026-03-12 13:00 EDT (2026-03-12T17:00:00Z)."
+
+
+def test_the_officer_is_told_what_to_serve_by_when_and_where_to_report_it():
+    pol = policy()
+    case = open_case(utc(2026, 3, 1, 14), pol)
+    case.authorize_release(T0, "bond_posted", pol, now=T0)
+    body = render(Notice("serve-warrant", ("wso",)), case, "wso", pol).body
+    assert body.splitlines()[-1] == ("What to do: serve the ICE warrant W-77 inside the jail by 2026-03-10 14:00 EDT "
+                                     "(2026-03-10T18:00:00Z), then submit the form of the case's run (case-2026-00001, "
+                                     "Resume) in the Prefect UI.")
+
+
+def test_a_refused_service_says_why_and_until_when_it_can_be_corrected():
+    pol = policy()
+    case = open_case(utc(2026, 3, 1, 14), pol)
+    case.authorize_release(T0, "bond_posted", pol, now=T0)
+    case.drain_effects()
+    case.record_service(Service("W-9", "W-77", "RCJ", T0 + 20 * timedelta(minutes=1), "s9"),
+                        [Problem("officer_badge", "W-9 is not on the roster")], pol, now=T0 + timedelta(minutes=20))
+    [notice] = [e for e in case.drain_effects() if isinstance(e, Notice)]
+    body = render(notice, case, "supervisors", pol).body.splitlines()
+    assert body[-2:] == ["Refused because: officer_badge: W-9 is not on the roster.",
+                         "What to do: the officer may correct the report and submit it again by 2026-03-10 14:00 EDT "
+                         "(2026-03-10T18:00:00Z); after that no hold may be made."]
+
+
+def test_an_urgent_page_says_urgent_once_and_what_to_do():
+    case, pol = held_case()
+    message = render(Notice("deadline-passed", ("supervisors",), Urgency.URGENT), case, "supervisors", pol)
+    assert message.subject == "URGENT [2026-00001] Hold deadline passed, release not confirmed"
+    assert message.body.splitlines()[-1].startswith("What to do: the person is held past the legal limit")
 
 
 def test_a_case_with_no_clock_yet_says_nothing_of_one():

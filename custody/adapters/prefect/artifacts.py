@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from custody.service.views import case_detail
+from custody.service.views import case_detail, format_past_due
 from custody.service.views import format_left as _left
 from custody.service.views import format_local as _local
-from custody.service.views import format_past_due
 from models.policy import Policy
 
 

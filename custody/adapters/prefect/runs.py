@@ -42,7 +42,12 @@ def case_tag(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def create_case_run(case_id: str, facility: str, ended_with: str | None = None) -> str:
+def booking_tag(booking_number: str) -> str:
+    """Staff know a person by the booking number: the runs' Tags filter finds it."""
+    return f"booking-{booking_number}"
+
+
+def create_case_run(case_id: str, facility: str, booking_number: str, ended_with: str | None = None) -> str:
     """One run per case: the idempotency key makes a second call return the first
     run (in whatever state it is). `ended_with`: the case has already ended, and
     the run is created Completed with that outcome instead of Scheduled."""
@@ -50,7 +55,8 @@ def create_case_run(case_id: str, facility: str, ended_with: str | None = None) 
         deployment = client.read_deployment_by_name(CASE_DEPLOYMENT)
         run = client.create_flow_run_from_deployment(
             deployment.id, parameters={"case_id": case_id}, name=f"case-{case_id}",
-            tags=[case_tag(case_id), f"facility-{facility}"], idempotency_key=f"custody-case-{case_id}",
+            tags=[case_tag(case_id), booking_tag(booking_number), f"facility-{facility}"],
+            idempotency_key=f"custody-case-{case_id}",
             **({"state": Completed(message=ended_with)} if ended_with else {}))
         return str(run.id)
 
@@ -109,12 +115,12 @@ def end_case_run(flow_run_id: str, outcome: str) -> bool:
         return result.status is SetStateStatus.ACCEPT and result.state is not None and result.state.type is StateType.COMPLETED
 
 
-def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str) -> str:
+def schedule_hold_step(case_id: str, step: str, at: datetime, facility: str, booking_number: str) -> str:
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(HOLD_STEP_DEPLOYMENT)
         run = client.create_flow_run_from_deployment(
             deployment.id, parameters={"case_id": case_id, "step": step, "at": at.isoformat()}, name=f"case-{case_id}-{step}",
-            tags=[case_tag(case_id), f"facility-{facility}", "hold-step"],
+            tags=[case_tag(case_id), booking_tag(booking_number), f"facility-{facility}", "hold-step"],
             idempotency_key=f"custody-hold-{case_id}-{step}-{at.isoformat()}", state=Scheduled(scheduled_time=at))
         return str(run.id)
 

@@ -43,7 +43,7 @@ def sync_case(core: Core, case_id: str) -> str:
             # A case that opens ended (a detainer for someone already released) gets
             # its run for the record, created Completed: no runner ever starts it.
             ended = None if case.is_open else outcome_of(case)
-            flow_run_id = create_case_run(case_id, case.facility, ended_with=ended)
+            flow_run_id = create_case_run(case_id, case.facility, case.booking_number, ended_with=ended)
             with core.uow() as uow:
                 uow.runs.record(case_id, flow_run_id, core.clock.now())
                 uow.commit()
