@@ -347,3 +347,10 @@ def test_a_person_still_in_custody_at_the_very_deadline_is_not_yet_past_it():
     case.advance(DEADLINE - 2 * H, pol)
     assert case.minutes_past_due(pol, DEADLINE) is None
     assert case.minutes_past_due(pol, DEADLINE + M) == 1
+
+
+def test_a_hold_withdrawn_by_an_earlier_t0_says_why_in_the_case_record():
+    pol = policy()
+    case = held(pol)  # served at T0+20m
+    case.authorize_release(T0 - 2 * H, "bond_posted", pol, now=T0 + H)
+    assert case.no_hold_reason == "the warrant was served after the grace counted from the corrected T0"

@@ -126,3 +126,26 @@ def test_the_first_instant_of_1970_is_accepted_and_the_first_of_9000_is_not():
 ])
 def test_a_made_up_field_is_named_in_full_up_to_40_characters(key, named):
     assert field_name(key) == named
+
+
+def test_a_malformed_a_number_is_refused_saying_how_one_is_written():
+    raw = detainer_event("e1", "B1", utc(2026, 3, 11, 10))
+    raw["detainer"]["a_number"] = "A12"
+    said = rejected(raw)
+    assert (said.field, said.message) == ("detainer.a_number",
+                                          "an A-number is 8 or 9 digits (0-9), optionally written with a leading 'A'")
+
+
+def test_an_instant_not_written_in_rfc_3339_is_refused_with_an_example():
+    raw = release_event("r1", "B1", utc(2026, 3, 11, 10))
+    raw["occurred_at"] = "yesterday"
+    said = rejected(raw)
+    assert (said.field, said.message) == (
+        "occurred_at", "must be an RFC 3339 date-time string with an offset (e.g. 2026-03-11T14:05:00-04:00 or ...Z)")
+
+
+def test_an_instant_without_an_offset_is_refused_asking_for_one():
+    raw = release_event("r1", "B1", utc(2026, 3, 11, 10))
+    raw["occurred_at"] = "2026-03-11T10:00:00"
+    said = rejected(raw)
+    assert (said.field, said.message) == ("occurred_at", "needs a UTC offset (e.g. 2026-03-11T14:05:00-04:00 or ...Z)")

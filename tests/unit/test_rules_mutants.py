@@ -4,7 +4,7 @@ not counted (bench/results/mutation.md lists what these tests were written for).
 from dataclasses import replace
 from datetime import date
 
-from models.domain import RosterEntry, Service, WarrantForm
+from models.domain import RosterEntry, Service
 from models.rules import authority_problems, roster_entry_at, service_problems
 from tests.builders import detainer, policy, utc
 
@@ -97,3 +97,18 @@ def test_a_badge_off_the_roster_is_named():
 def test_a_warrant_problem_says_whether_there_is_none_or_it_is_another():
     assert "no ICE warrant on file" in problems(service(), warrant=None)["warrant_number"]
     assert "does not match" in problems(service(warrant="W-78"))["warrant_number"]
+
+
+def test_every_problem_with_the_papers_is_said_in_the_words_a_supervisor_reads():
+    papers = detainer(AT, requests_custody=False, warrant=False, identity_verified=False)
+    assert authority_problems(papers, policy(mode="notify_only")) == [
+        "this jurisdiction is notify-only: it never holds on a detainer",
+        "box 1 of the I-247A (request to maintain custody) is not checked",
+        "no I-200 or I-205 warrant is attached",
+        "the subject's identity has not been verified against the booking (supervisor review)",
+    ]
+
+
+def test_a_warrant_problem_is_said_in_full():
+    assert problems(service(), warrant=None)["warrant_number"] == "there is no ICE warrant on file for this case to serve"
+    assert problems(service(warrant="W-78"))["warrant_number"] == "does not match the warrant on file for this case"
