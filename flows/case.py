@@ -87,6 +87,19 @@ def window_closes(view: dict[str, Any], policy: Policy) -> datetime | None:
     return service_due_by(datetime.fromisoformat(view["release_authorized_at"]), policy)
 
 
+def waiting_until(view: dict[str, Any], policy: Policy) -> str:
+    """What the run waits for and until when, in the jail's time, as its log says it."""
+    status = view["status"]
+    what = WAITING_FOR.get(status, "a change")
+    if status == "release_authorized" and (closes := window_closes(view, policy)) is not None:
+        return f"{what} until {local_seconds(closes, policy)} (after that no hold may be made)"
+    if status == "held" and view.get("release_order_at"):
+        return f"{what}; the release is ordered at {format_local(view['release_order_at'], policy)}"
+    if status == "release_ordered" and view.get("deadline_at"):
+        return f"{what}, by the deadline {format_local(view['deadline_at'], policy)}"
+    return what
+
+
 def local_seconds(instant: datetime, policy: Policy) -> str:
     return policy.local(instant).strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -128,7 +141,7 @@ def follow_case(core: Core, case_id: str) -> str:
         if attempt > MAX_WAKES_PER_EXECUTION:
             raise RuntimeError(f"case {case_id}: woken {attempt} times without a change; giving the run to the reconciler")
         if status == "release_authorized" and view["mode"] == "wso":
-            logger.info("case %s: waiting for %s", case_id, WAITING_FOR[status])
+            logger.info("case %s: waiting for %s", case_id, waiting_until(view, policy))
             description = form_description(view, refusal, policy, core.clock.now())
             try:
                 suspend_flow_run(wait_for_input=WarrantServiceForm.with_initial_data(description=description),
@@ -149,7 +162,7 @@ def follow_case(core: Core, case_id: str) -> str:
                 refusal = result["reason"]
                 logger.warning("case %s: the officer's report was refused: %s", case_id, refusal)
             continue
-        logger.info("case %s is %s: waiting for %s", case_id, status, WAITING_FOR.get(status, "a change"))
+        logger.info("case %s is %s: waiting for %s", case_id, status, waiting_until(view, policy))
         try:
             suspend_flow_run(key=key, timeout=None)
         except RuntimeError:

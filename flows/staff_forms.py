@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from pydantic import Field
+from pydantic_core import to_jsonable_python
 
 from custody.service.core import Core
 from custody.service.staff_forms import FormRefused, detainer_fields, form_event, record_form
@@ -34,6 +35,23 @@ def submitted_at(core: Core) -> datetime:
     return created if isinstance(created, datetime) else core.clock.now()
 
 
+# The person's name, date of birth and A-number live in the custody database,
+# not in Prefect (README, "Operators in the Prefect UI"). The detainer form has
+# to carry them in; once its run has handed them to intake they are taken out of
+# the run's parameters, so the UI and the API no longer serve them.
+PERSONAL = ("a_number", "subject_name", "subject_dob")
+KEPT_ELSEWHERE = "(kept in the custody database, not in Prefect)"
+
+
+def forget_personal_parameters() -> None:
+    from prefect.client.orchestration import get_client
+
+    parameters = to_jsonable_python(dict(flow_run.get_parameters()))
+    parameters.update({name: KEPT_ELSEWHERE for name in PERSONAL if name in parameters})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.get_id(), parameters=parameters)
+
+
 def record(kind: str, **fields: Any) -> dict:
     logger = get_run_logger()
     with core_for_run() as core:
@@ -43,9 +61,12 @@ def record(kind: str, **fields: Any) -> dict:
                 papers = fields.pop("detainer")
                 fields.update(detainer_fields(core.policy, at, **papers))
             event = form_event(kind, str(flow_run.get_id()), at, core.policy, **fields)
+            result = record_form(core, event, at).as_dict()
         except FormRefused as exc:
             raise ValueError(f"not recorded: {exc}") from None
-        result = record_form(core, event, at).as_dict()
+        finally:
+            if kind == "detainer.received":
+                forget_personal_parameters()
     if result["result"] == "rejected":
         raise ValueError(f"not recorded: {result['reason']}")
     if result.get("case_id"):

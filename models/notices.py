@@ -143,8 +143,9 @@ def _what_to_do(notice: Notice, case: Case, policy: Policy) -> list[str]:
 # message is dropped, with the reason kept. Notices to ICE are never dropped:
 # rule 9 counts what ICE was told, however late.
 _STILL_WANTED = {
-    "serve-warrant": {Status.RELEASE_AUTHORIZED},
-    "service-refused": {Status.RELEASE_AUTHORIZED},
+    # asked before T0 too: a re-issued detainer's new warrant, a report refused before the release
+    "serve-warrant": {Status.AWAITING_RELEASE, Status.RELEASE_AUTHORIZED},
+    "service-refused": {Status.AWAITING_RELEASE, Status.RELEASE_AUTHORIZED},
     "reminder": {Status.HELD},
     "identity-review": {Status.AWAITING_RELEASE, Status.RELEASE_AUTHORIZED},
 }

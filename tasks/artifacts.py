@@ -5,8 +5,18 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
 
-from custody.adapters.prefect.artifacts import BOARD_ROWS, board_description, board_rows, timeline_for, timeline_key
+from custody.adapters.prefect.artifacts import (
+    BOARD_KEY,
+    BOARD_ROWS,
+    board_description,
+    board_rows,
+    keep_only_latest_timeline,
+    timeline_for,
+    timeline_key,
+)
 from custody.service.core import Core
 from custody.service.views import open_cases
 
@@ -16,7 +26,7 @@ def publish_board(core: Core) -> int:
     with core.uow(read_only=True) as uow:
         views = open_cases(uow, core.policy, core.clock.now(), limit=BOARD_ROWS, orders_first=True)
         counts = uow.cases.open_counts()
-    create_table_artifact(key="custody-board", table=board_rows(views, core.policy) or [{"case": "no open cases"}],
+    create_table_artifact(key=BOARD_KEY, table=board_rows(views, core.policy) or [{"case": "no open cases"}],
                           description=board_description(views, counts, core.clock.now().isoformat(), core.policy))
     return sum(counts.values())
 
@@ -25,3 +35,5 @@ def publish_board(core: Core) -> int:
 def publish_timeline(core: Core, case_id: str) -> None:
     create_markdown_artifact(key=timeline_key(case_id), markdown=timeline_for(core, case_id),
                              description=f"Timeline of case {case_id}")
+    with get_client(sync_client=True) as client:
+        keep_only_latest_timeline(client, case_id, str(flow_run.get_id()))

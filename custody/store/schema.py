@@ -172,6 +172,13 @@ audit_heads = Table(
     Column("entry_hash", String(64), nullable=False),
 )
 
+# How far each chain's steps have been published to Prefect's event feed (migration 0013).
+step_event_marks = Table(
+    "step_event_marks", metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+
 roster_loads = Table(
     "roster_loads", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -17,6 +17,7 @@ from custody.store.repositories.inbox import InboxRepository
 from custody.store.repositories.outbox import OutboxRepository
 from custody.store.repositories.roster import RosterRepository
 from custody.store.repositories.runs import RunRepository
+from custody.store.repositories.step_events import StepEventRepository
 
 
 class SqlUnitOfWork:
@@ -29,6 +30,7 @@ class SqlUnitOfWork:
     runs: RunRepository
     form_reads: FormReadRepository
     roster: RosterRepository
+    step_events: StepEventRepository
 
     def __init__(self, engine: Engine, read_only: bool = False):
         self.engine = engine
@@ -73,4 +75,5 @@ _REPOSITORIES = {
     "inbox": InboxRepository, "bookings": BookingRepository, "cases": CaseRepository,
     "detainers": DetainerRepository, "audit": AuditRepository, "outbox": OutboxRepository,
     "runs": RunRepository, "form_reads": FormReadRepository, "roster": RosterRepository,
+    "step_events": StepEventRepository,
 }

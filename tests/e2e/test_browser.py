@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 

@@ -2,6 +2,7 @@
 their write-ahead logs, result storage, logs) and what the Prefect API serves."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -86,8 +87,24 @@ def prefect_api_text() -> dict[str, str]:
                 break
         texts["logs"] = "\n".join(log.model_dump_json() for log in logs)
         texts["deployments"] = "\n".join(d.model_dump_json() for d in client.read_deployments())
-    assert runs and artifacts and logs, "the Prefect API served nothing to search"
+        texts["case step events"] = "\n".join(json.dumps(e) for e in case_step_events(client))
+    assert runs and artifacts and logs and texts["case step events"], "the Prefect API served nothing to search"
     return texts
+
+
+def case_step_events(client, resource_id: str | None = None) -> list[dict]:
+    """The custody.case.* events in Prefect's feed (of one case: its resource id), oldest first."""
+    body = {"filter": {"event": {"prefix": ["custody.case."]}, "order": "ASC",
+                       "occurred": {"since": "2000-01-01T00:00:00Z"}}, "limit": 50}
+    if resource_id:
+        body["filter"]["resource"] = {"id": [resource_id]}
+    found = []
+    page = client.request("POST", "/events/filter", json=body).json()
+    while True:
+        found += page["events"]
+        if not page.get("next_page"):
+            return found
+        page = client._client.get(page["next_page"]).json()
 
 
 def in_texts(needles: dict[str, str], texts: dict[str, str]) -> list[str]:

@@ -4,7 +4,7 @@ waiting for release are counted, not listed."""
 from datetime import timedelta
 
 import custody.store.repositories.base as store
-from custody.adapters.prefect.artifacts import board_description
+from custody.adapters.prefect.artifacts import board_description, board_rows
 from custody.service.backstop import sweep
 from custody.service.core import Sender
 from custody.service.intake import ingest, ingest_many
@@ -70,4 +70,26 @@ def test_a_release_ordered_without_a_hold_heads_the_board_whatever_its_deadline_
     assert views[0]["booking_number"] == "X1" and views[0]["status"] == "release_ordered"
     assert views[0]["minutes_past_due"] == 90  # three hours after T0, due at T0 + 1 h + 30 min
     description = board_description(views, counts, clock.now().isoformat(), core.policy)
-    assert description.endswith("1 held past the time release was due.")
+    assert description.endswith("1 OVERDUE: held past the time release was due.")
+    [row, _] = board_rows(views, core.policy)
+    assert (row["!"], row["booking"], row["status"], row["past release due"]) == ("OVERDUE", "X1", "release ordered", "1h30m")
+    assert row["served by"] == "" and row["ICE notices not acknowledged"] == "release-notice, release-order"  # empty is empty
+
+
+def test_a_hold_past_its_deadline_is_marked_overdue_and_a_quiet_row_has_empty_cells(make_core, clock):
+    core = make_core(policy())
+    clock.set(T0)
+    ingest_many(core, [detainer_event("d1", "H1", T0 - timedelta(hours=5)), release_event("r1", "H1", T0),
+                       service_event("s1", "H1", T0 + timedelta(minutes=5))], Sender("test"))
+    ingest(core, detainer_event("d2", "W2", T0 - timedelta(hours=5), a_number="A222222222"), Sender("test"))
+    with core.uow(read_only=True) as uow:
+        deadline = uow.cases.open_for("H1").deadline_at
+    clock.set(deadline + timedelta(minutes=2))  # no sweep: the board must not wait for one to say it
+    with core.uow(read_only=True) as uow:
+        rows = {r["booking"]: r for r in board_rows(open_cases(uow, core.policy, clock.now()), core.policy)}
+    assert (rows["H1"]["!"], rows["H1"]["time left"]) == ("OVERDUE", "passed 0h02m ago")
+    waiting = rows["W2"]
+    assert waiting["!"] == "" and waiting["status"] == "awaiting release"
+    assert [name for name, value in waiting.items() if value == ""] == [
+        "!", "deadline", "time left", "past release due", "served by", "ICE notices not acknowledged"]
+    assert waiting["warnings"] == "no copy of the detainer has been recorded as given to the person (rule 4)"

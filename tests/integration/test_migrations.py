@@ -125,6 +125,7 @@ def test_a_process_on_a_database_at_the_head_starts_without_loading_alembic(db_u
     # An older database still goes through Alembic and reaches the head.
     engine = make_engine(db_url)
     with engine.begin() as conn:
+        conn.execute(text("DROP TABLE step_event_marks"))
         conn.execute(text("ALTER TABLE outbox DROP COLUMN dropped_reason"))
         conn.execute(text("DROP TABLE report_reads"))
         conn.execute(text("DROP TABLE audit_heads"))  # its triggers go with it

@@ -11,10 +11,10 @@ import matplotlib.image
 import pytest
 
 from custody.adapters import charts
+from custody.adapters.charts import draw_all
 from custody.service.backstop import sweep
 from custody.service.core import Core, Sender
 from custody.service.intake import ingest
-from custody.adapters.charts import draw_all
 from custody.service.reporting.dispatch import make_report, previous_period, publish_periodic_report, send_roster_watch
 from custody.service.reporting.figures import Period, ReportPeriodError
 from custody.service.roster import load_roster

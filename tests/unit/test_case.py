@@ -1,8 +1,8 @@
 """The case's transitions, as pure Python: facts in, status and notices out."""
 from datetime import timedelta
 
-from models.rules import NEVER_READ
 from models.domain import Notice, Service, Status, Transition, Urgency
+from models.rules import NEVER_READ
 from tests.builders import open_case, policy, utc
 
 H = timedelta(hours=1)

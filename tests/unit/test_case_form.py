@@ -10,7 +10,7 @@ import re
 import markdown_it
 import pytest
 
-from flows.case import form_description
+from flows.case import form_description, waiting_until
 from models.events import EventRejected, parse_event
 from tests.builders import policy, service_event, utc
 
@@ -68,6 +68,17 @@ def test_the_form_says_when_the_window_closes_in_jail_time_and_how_long_is_left(
     assert "leave it empty for the moment you press Submit" in text and "America/New_York" in text
     late = shown_text(rendered(form_description(VIEW, None, policy(), utc(2026, 3, 11, 13))))
     assert "(the window has closed)" in late
+
+
+def test_the_runs_log_says_what_it_waits_for_and_until_when_in_jail_time():
+    pol = policy()
+    assert waiting_until({**VIEW, "status": "release_authorized"}, pol) == (
+        "the WSO's service of the warrant until 2026-03-11 08:50:00 EDT (after that no hold may be made)")
+    held = {**VIEW, "status": "held", "release_order_at": "2026-03-13T10:50:00Z"}
+    assert waiting_until(held, pol) == "ICE pickup, or the release order at its time; the release is ordered at 2026-03-13 06:50 EDT"
+    assert waiting_until({**VIEW, "status": "release_ordered"}, pol) == (
+        "the release desk's confirmation that the person has left, by the deadline 2026-03-13 07:50 EDT")
+    assert waiting_until({**VIEW, "status": "awaiting_release"}, pol) == "the release authorisation from the jail"
 
 
 REPORT = {"officer_badge": " W-1 ", "warrant_number": "W-77 ", "served_inside_facility": True}

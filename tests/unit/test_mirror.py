@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from custody.adapters.prefect.mirror import hold_steps, mirror_digest, mirror_view
-from tests.builders import open_case, policy, utc
-from tests.unit.test_case import RECEIVED, T0, held_case, served
+from tests.builders import open_case, policy
+from tests.unit.test_case import RECEIVED, T0, held_case
 
 M = timedelta(minutes=1)
 

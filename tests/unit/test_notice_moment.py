@@ -59,3 +59,11 @@ def test_ice_is_told_every_notice_however_late_and_facts_are_never_dropped():
         assert purpose_passed(kind, "ice", case, T0 + 3 * H) is None
     for kind in ("hold-started", "released", "detainer-received", "escalation", "ops-failed"):
         assert purpose_passed(kind, "supervisors", case, T0 + 3 * H) is None
+
+
+def test_a_request_to_serve_made_before_the_release_holds_until_the_person_is_held():
+    # a re-issued detainer's new warrant, or a report refused before T0: found by mutation testing
+    pol = policy()
+    case = open_case(utc(2026, 3, 1, 14), pol)
+    for kind in ("serve-warrant", "service-refused"):
+        assert purpose_passed(kind, "wso", case, T0 - H) is None

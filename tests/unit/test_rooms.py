@@ -76,7 +76,7 @@ def test_the_unit_of_work_exposes_one_repository_per_aggregate(tmp_path):
         with SqlUnitOfWork(engine, read_only=True) as uow:
             repositories = {name: type(value).__name__ for name, value in vars(uow).items() if isinstance(value, Repository)}
             assert set(repositories) == {"inbox", "bookings", "cases", "detainers", "audit", "outbox", "runs",
-                                         "form_reads", "roster"}
+                                         "form_reads", "roster", "step_events"}
             assert all(value.conn is uow.conn for value in vars(uow).values() if isinstance(value, Repository))
         # The unit of work itself keeps only the transaction and the person lock.
         own = {n for n, v in vars(SqlUnitOfWork).items() if callable(v) and not n.startswith("__")}

@@ -11,14 +11,37 @@ from custody.service.views import format_left as _left
 from custody.service.views import format_local as _local
 from models.policy import Policy
 
+OVERDUE = "OVERDUE"
+WARNINGS_SHOWN = 90  # characters of a row's warnings on the board; the timeline has them all
+
+
+def overdue(view: dict[str, Any]) -> bool:
+    """Held past the time release was due, or past the deadline itself."""
+    left = view["seconds_left"]
+    return view["minutes_past_due"] is not None or (left is not None and left < 0)
+
 
 def board_rows(views: list[dict[str, Any]], policy: Policy) -> list[dict[str, str]]:
-    return [{"case": v["case_id"], "booking": v["booking_number"], "status": v["status"],
-             "T0": _local(v["t0"], policy), "deadline (local)": _local(v["deadline_at"], policy),
-             "time left": _left(v["seconds_left"]), "past release due": format_past_due(v["minutes_past_due"]),
-             "served by": v["served_by"] or "-",
-             "ICE notices not acknowledged": ", ".join(v.get("unacknowledged_ice_notices", [])) or "-",
-             "warnings": "; ".join(v["warnings"]) or "-"} for v in views]
+    """One row per open case, narrow enough for a 1,400-pixel screen: an empty
+    cell is empty (no placeholder to read past), an overdue row says so in its
+    first cell, and the T0 and the full warnings are on the case's timeline."""
+    def cell(text: str | None) -> str:
+        return "" if text in (None, "-") else text
+
+    def warnings(v: dict[str, Any]) -> str:
+        text = "; ".join(v["warnings"])
+        return text if len(text) <= WARNINGS_SHOWN else text[:WARNINGS_SHOWN - 3].rstrip() + "..."
+
+    def left(v: dict[str, Any]) -> str:
+        seconds = v["seconds_left"]
+        return "" if seconds is None else (f"passed {_left(-seconds)} ago" if seconds < 0 else _left(seconds))
+
+    return [{"!": OVERDUE if overdue(v) else "", "case": v["case_id"], "booking": v["booking_number"],
+             "status": v["status"].replace("_", " "), "deadline": cell(_local(v["deadline_at"], policy)),
+             "time left": left(v), "past release due": cell(format_past_due(v["minutes_past_due"])),
+             "served by": v["served_by"] or "",
+             "ICE notices not acknowledged": ", ".join(v.get("unacknowledged_ice_notices", [])),
+             "warnings": warnings(v)} for v in views]
 
 
 # The board is republished every minute, and Prefect keeps every version: its
@@ -32,8 +55,8 @@ def board_description(views: list[dict[str, Any]], counts: dict[str, int], at: s
     total = sum(counts.values())
     shown = f"all {total}" if len(views) == total else f"the {len(views)} soonest of {total}"
     by_status = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-    past = sum(1 for v in views if v["minutes_past_due"] is not None)
-    alarm = f" {past} held past the time release was due." if past else ""
+    past = sum(1 for v in views if overdue(v))
+    alarm = f" {past} {OVERDUE}: held past the time release was due." if past else ""
     return (f"Open cases, releases ordered first, then soonest deadline: {shown} ({by_status or 'none'}), "
             f"at {_local(at, policy)}.{alarm}")
 
@@ -56,9 +79,14 @@ def literal(value: Any) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(value)))
 
 
+# The board's page in the Prefect UI: always its latest version.
+BOARD_KEY = "custody-board"
+BOARD_LINK = f"[The custody board: every open case](/artifacts/key/{BOARD_KEY})"
+
+
 def timeline_markdown(view: dict[str, Any], policy: Policy) -> str:
     md = literal
-    lines = [f"# Case {md(view['case_id'])} (booking {md(view['booking_number'])})", "",
+    lines = [f"# Case {md(view['case_id'])} (booking {md(view['booking_number'])})", "", BOARD_LINK, "",
              f"* **Status:** {md(view['status'])}" + (f": {md(view['status_reason'])}" if view["status_reason"] else ""),
              f"* **T0:** {md(_local(view['t0'], policy))}",
              f"* **Deadline:** {md(_local(view['deadline_at'], policy))} ({md(view['deadline_at'] or '-')})",
@@ -100,3 +128,21 @@ def publish_timeline_for_run(c, case_id: str, flow_run_id: str) -> None:
     with get_client(sync_client=True) as client:
         client.create_artifact(ArtifactCreate(key=timeline_key(case_id), type="markdown", data=timeline_for(c, case_id),
                                               description=f"Timeline of case {case_id}", flow_run_id=UUID(flow_run_id)))
+        keep_only_latest_timeline(client, case_id, flow_run_id)
+
+
+def keep_only_latest_timeline(client, case_id: str, flow_run_id: str) -> int:
+    """One current timeline per case run: the run's Artifacts tab listed every
+    version, the first one stale ("held" for a case since released). The
+    versions' history is the audit trail's, not the UI's. Returns how many went."""
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[timeline_key(case_id)]),
+                                                                 flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])),
+                                  sort=ArtifactSort.CREATED_DESC, limit=50)
+    for older in found[1:]:
+        client.delete_artifact(older.id)
+    return len(found[1:])

@@ -29,7 +29,7 @@ class PrefectBridge(threading.Thread):
         self._queue.put(None)
 
     def run(self) -> None:
-        from custody.adapters.prefect.sync import reconcile, sync_case
+        from custody.adapters.prefect.sync import reconcile, sync_case, tell_case_steps
 
         while not self._stopping.is_set():
             try:
@@ -41,6 +41,7 @@ class PrefectBridge(threading.Thread):
             try:
                 if case_id:
                     sync_case(self.core, case_id)
+                    tell_case_steps(self.core)  # after the sync: a new case's events name its run
                 else:
                     reconcile(self.core)
             except Exception:

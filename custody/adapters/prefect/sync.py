@@ -9,6 +9,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 
 from custody.adapters.prefect.artifacts import publish_timeline_for_run
+from custody.adapters.prefect.events import publish_case_steps
 from custody.adapters.prefect.mirror import mirror_digest
 from custody.adapters.prefect.runs import (
     CASE_DEPLOYMENT,
@@ -127,5 +128,19 @@ def reconcile(core: Core, limit: int = 500) -> dict[str, Any]:
     for row in lagging:
         outcome = sync_case(core, row["case_id"])
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return {"examined": len(lagging), "outcomes": outcomes}
+    return {"examined": len(lagging), "outcomes": outcomes, "step_events": tell_case_steps(core)}
+
+
+def tell_case_steps(core: Core) -> int | str:
+    """The case steps not yet in Prefect's event feed, published; an outage
+    defers them (their marks stay), a fault of ours is logged with its traceback."""
+    try:
+        return publish_case_steps(core)
+    except Exception as exc:
+        why = why_not_in_step(exc)
+        if why is None:
+            log.exception("publishing the case steps as Prefect events failed")
+            return "failed"
+        log.warning("case steps not published as Prefect events yet: %s", why)
+        return "deferred"
 
