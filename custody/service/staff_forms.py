@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from pydantic_core import to_jsonable_python
+
 from custody.service.core import Core, Sender
 from custody.service.intake import IngestResult, ingest
 from models.events import FUTURE_TOLERANCE
@@ -51,7 +53,7 @@ def form_event(kind: str, run_id: str, submitted_at: datetime, policy: Policy, b
                              "occurred_at": instant(when, submitted_at, policy).isoformat()}
     if facility:
         event["facility"] = facility.strip()
-    return {**event, **{name: _json(value) for name, value in fields.items()}}
+    return {**event, **to_jsonable_python(fields)}
 
 
 def detainer_fields(policy: Policy, submitted_at: datetime, *, detainer_form: str, requests_custody: bool,
@@ -92,10 +94,3 @@ def form_reason(kind: str, reason: str) -> str:
     named = {"occurred_at": WHEN_FIELD[kind], **DETAINER_FIELD}.get(field, field)
     return f"{named}: {rest}"
 
-
-def _json(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    return value
