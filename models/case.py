@@ -105,10 +105,15 @@ class Case:
             reason = f"re-issued detainer {detainer.form} (event {detainer.ice_event_number}) merged; it now governs the case"
             if self.served_at is not None and detainer.warrant_number != old_warrant:
                 # Rule 5: the service was of warrant `old_warrant`; the hold may only rest on the one that now governs.
-                reason += (f"; the service at {iso_z(self.served_at)} by badge {self.served_by} was of warrant {old_warrant}, "
-                           f"not {detainer.warrant_number}: it no longer counts and the new warrant must be served")
+                service = f"; the service at {iso_z(self.served_at)} by badge {self.served_by} was of warrant {old_warrant}"
+                if detainer.warrant_number is None:
+                    # Nothing to serve: the new papers carry no warrant, so asking an officer to serve one would be a false errand.
+                    reason += f"{service}, and the re-issued detainer carries no warrant: the service no longer counts"
+                    serve = ()
+                else:
+                    reason += f"{service}, not {detainer.warrant_number}: it no longer counts and the new warrant must be served"
+                    serve = (Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=detainer.warrant_number),) if policy.mode is Mode.WSO else ()
                 self.served_at = self.served_by = self.service_event_id = None
-                serve = (Notice("serve-warrant", ("wso",), Urgency.WARNING, mark=detainer.warrant_number or ""),) if policy.mode is Mode.WSO else ()
                 self._note("detainer_merged", reason, *serve, Notice("detainer-reissued", ("supervisors",), mark=detainer.ice_event_number))
                 return
             self._note("detainer_merged", reason)

@@ -134,6 +134,22 @@ def test_a_reissued_detainer_with_another_warrant_says_which_service_no_longer_c
     assert (case.served_at, case.served_by, case.service_event_id) == (None, None, None)
 
 
+
+def test_a_reissued_detainer_without_a_warrant_voids_the_service_and_asks_nobody_to_serve_a_warrant_that_does_not_exist():
+    pol = policy()
+    case = open_case(RECEIVED, pol)
+    case.record_service(served(RECEIVED + H), [], pol, now=RECEIVED + H)
+    case.drain_effects()
+    case.merge_detainer(replace(detainer(RECEIVED + 2 * H, event_number="EV2"), warrant_number=None), pol)
+    effects = case.drain_effects()
+    [merged] = transitions(effects)
+    assert merged.reason.endswith("was of warrant W-77, and the re-issued detainer carries no warrant: the service no longer counts")
+    assert "None" not in merged.reason and "must be served" not in merged.reason
+    assert notices(effects) == [Notice("detainer-reissued", ("supervisors",), mark="EV2")]
+    assert (case.served_at, case.served_by, case.service_event_id) == (None, None, None)
+    case.authorize_release(RECEIVED + 3 * H, "bond_posted", pol, now=RECEIVED + 3 * H)
+    assert case.status is Status.CLOSED and "warrant" in case.no_hold_reason
+
 # --- an earlier T0 ----------------------------------------------------------------------------
 
 
